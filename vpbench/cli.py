@@ -1,0 +1,163 @@
+"""The ``vpbench`` command: run | table | show | models | config.
+
+A user mistake (unknown model, key or scale, missing file, impossible geometry) prints one line,
+``vpbench: error: ...``, and exits with code 2 before the store is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from vpbench.errors import VpbenchError
+from vpbench.store import DEFAULT_STORE
+
+FORMATS = ("markdown", "latex", "csv")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vpbench", description="A benchmark suite for video predictors.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def selection(sub: argparse.ArgumentParser) -> None:
+        what = sub.add_mutually_exclusive_group(required=True)
+        what.add_argument("--suite", help="a suite under configs/suites")
+        what.add_argument("--config", type=Path, help="a run file: 'uses: {model, dataset, train}' + overrides")
+        what.add_argument("--model", help="a model config under configs/models (with --dataset, --train)")
+        sub.add_argument("--dataset", default="moving_objects", help="with --model: a config under configs/datasets")
+        sub.add_argument("--train", default="default", help="with --model: a config under configs/train")
+        sub.add_argument("--scale", default="smoke", help="smoke | small | paper (default: smoke)")
+        sub.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a config value, e.g. --set train.steps=200 (repeatable)")
+        sub.add_argument("--seeds", type=int, help="with --suite: runs per model and dataset")
+
+    run = commands.add_parser("run", help="run a suite or one config, skipping runs already complete")
+    selection(run)
+    run.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    run.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    config = commands.add_parser("config", help="print the resolved config(s) and run ids; runs nothing")
+    selection(config)
+
+    table = commands.add_parser("table", help="render stored results")
+    table.add_argument("--suite", help="only the runs of this suite")
+    table.add_argument("--format", choices=FORMATS, default="markdown")
+    table.add_argument("--store", type=Path, default=DEFAULT_STORE)
+
+    show = commands.add_parser("show", help="print one stored run")
+    show.add_argument("run_id", help="a run id or a unique prefix")
+    show.add_argument("--store", type=Path, default=DEFAULT_STORE)
+
+    commands.add_parser("models", help="list the registered models")
+    return parser
+
+
+def _resolve_runs(args: argparse.Namespace):
+    from vpbench.config import RunSpec, find_config, load_run_file, parse_overrides, resolve
+    from vpbench.suites import expand, load_suite
+
+    overrides = parse_overrides(args.overrides)
+    if args.suite:
+        suite = load_suite(args.suite)
+        return suite.name, expand(suite, args.scale, args.seeds, overrides)
+    if args.config:
+        spec = load_run_file(args.config)
+        return None, [(spec.model, resolve(spec, args.scale, overrides))]
+    find_config("models", args.model)
+    return None, [(args.model, resolve(RunSpec(args.model, args.dataset, args.train), args.scale, overrides))]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    suite, runs = _resolve_runs(args)  # every config is validated before the store is opened
+    from vpbench.executors import InProcessExecutor
+    from vpbench.store import Store
+
+    executor = InProcessExecutor(Store(args.store), device=args.device, progress=not args.no_progress)
+    outcomes = executor.run(runs, suite=suite)
+    counts = {status: sum(o.status == status for o in outcomes) for status in ("complete", "skipped", "failed", "busy")}
+    print("done: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n), flush=True)
+    return 1 if counts["failed"] else 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    _, runs = _resolve_runs(args)
+    for label, cfg in runs:
+        print(f"# {label}: run {cfg.run_id()}")
+        print(cfg.to_yaml())
+    return 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from vpbench.report.tables import WRITERS, runs_table
+    from vpbench.store import Store
+
+    if not args.store.is_file():
+        raise VpbenchError(f"no results store at {args.store} (run `vpbench run` first or pass --store)")
+    records = Store(args.store).runs(suite=args.suite)
+    title = f"Suite {args.suite}" if args.suite else f"Runs in {args.store}"
+    sys.stdout.write(WRITERS[args.format](runs_table(records, title)))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from vpbench.store import Store
+
+    try:
+        record = Store(args.store).get(args.run_id)
+    except KeyError as exc:
+        raise VpbenchError(str(exc.args[0])) from None
+    if record is None:
+        raise VpbenchError(f"no run {args.run_id!r} in {args.store}")
+    metrics = record.pop("metrics") or {}
+    config = record.pop("config")
+    for key in ("run_id", "status", "error", "model", "dataset", "scale", "seed", "run_dir", "wall_s",
+                "created_at", "updated_at"):
+        print(f"{key:>10}: {record.get(key)}")
+    for name in ("psnr", "ssim", "lpips"):
+        if name in metrics:
+            steps = " ".join(f"{v:.4f}" for v in metrics[name]["per_step"])
+            print(f"{name:>10}: mean {metrics[name]['mean']:.4f}; per step {steps}")
+    for key in ("lpips_source", "lpips_unavailable", "training"):
+        if key in metrics:
+            print(f"{key:>10}: {json.dumps(metrics[key])}")
+    print(f"{'profile':>10}: {json.dumps(record.get('profile'))}")
+    print(f"{'manifest':>10}: {json.dumps(record.get('manifest'))}")
+    print("    config:")
+    import yaml
+
+    print("      " + yaml.safe_dump(config, sort_keys=False).replace("\n", "\n      ").rstrip())
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from vpbench import registry
+
+    names = registry.names()
+    width = max(map(len, names), default=0)
+    for name in names:
+        print(f"{name:<{width}}  {registry.get(name).description}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "config": cmd_config, "table": cmd_table, "show": cmd_show, "models": cmd_models}
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except VpbenchError as exc:
+        print(f"vpbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vpbench: interrupted (a killed run resumes from its last checkpoint)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

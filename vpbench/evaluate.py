@@ -1,0 +1,93 @@
+"""The test loop: per-frame metrics at every horizon step, and sample strips and GIFs.
+
+The model predicts ``horizon`` frames from ``context`` autoregressively (no ground truth is fed
+back). Every test clip's PSNR, SSIM and LPIPS are kept per step, so tables can show per-step means,
+means over the horizon and paired comparisons between runs on the same clips.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from vpbench.config import RunConfig
+from vpbench.data import ClipDataset, eval_loader, to_float
+from vpbench.metrics import LPIPSModel, frame_metrics
+from vpbench.predictor import Predictor
+
+MIN_SAMPLE_SIDE = 128  # small frames are enlarged (nearest) in sample images
+
+
+@torch.no_grad()
+def evaluate(cfg: RunConfig, model: Predictor, test_set: ClipDataset, run_dir: Path, device: torch.device,
+             lpips_model: LPIPSModel | None, progress: bool = True) -> dict:
+    """Metrics of ``model`` on the test split, in the store's ``metrics`` layout (see :mod:`vpbench.store`)."""
+    model.eval()
+    context, horizon = cfg.data.context, cfg.data.horizon
+    per_clip: dict[str, list[torch.Tensor]] = {}
+    written = 0
+    loader = eval_loader(test_set, cfg.eval.batch_size)
+    for clips in tqdm(loader, desc=f"test {cfg.model_name}", unit="batch", disable=not progress, leave=False):
+        frames = to_float(clips).to(device)  # [B, T, C, H, W]
+        prediction = model(frames[:, :context], horizon).float().clamp(0, 1)  # [B, horizon, C, H, W]
+        for name, values in frame_metrics(prediction.cpu(), frames[:, context:].cpu(), lpips_model).items():
+            per_clip.setdefault(name, []).append(values)  # [B, horizon]
+        for i in range(min(cfg.eval.samples - written, frames.shape[0])):
+            write_sample(frames[i].cpu(), prediction[i].cpu(), run_dir / "samples" / f"test{written:03d}")
+            written += 1
+
+    metrics: dict = {"steps": list(range(1, horizon + 1)), "test_clips": len(test_set)}
+    for name, chunks in per_clip.items():
+        values = torch.cat(chunks).double()  # [N, horizon]
+        metrics[name] = {
+            "per_step": values.mean(0).tolist(),
+            "mean": values.mean().item(),
+            "per_clip": values.tolist(),
+        }
+    if lpips_model is not None:
+        key = "lpips_source" if lpips_model.available else "lpips_unavailable"
+        metrics[key] = lpips_model.source
+    else:
+        metrics["lpips_unavailable"] = "disabled by eval.lpips = false"
+    return metrics
+
+
+def _to_image(frame: torch.Tensor, scale: int) -> np.ndarray:
+    """``[C, H, W]`` float in [0, 1] -> ``[H·s, W·s, 3]`` uint8."""
+    array = (frame.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()  # [H, W, C]
+    if array.shape[2] == 1:
+        array = np.repeat(array, 3, axis=2)
+    return np.kron(array, np.ones((scale, scale, 1), dtype=np.uint8)) if scale > 1 else array
+
+
+def write_sample(clip: torch.Tensor, prediction: torch.Tensor, stem: Path) -> None:
+    """``stem.png``: top row context | truth, bottom row blank | prediction; ``stem.gif``: truth | prediction.
+
+    ``clip`` is ``[T, C, H, W]`` (context then truth), ``prediction`` ``[horizon, C, H, W]``.
+    """
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    horizon = prediction.shape[0]
+    context = clip.shape[0] - horizon
+    height, width = clip.shape[-2:]
+    scale = max(1, MIN_SAMPLE_SIDE // min(height, width))
+    truth = [_to_image(f, scale) for f in clip]
+    predicted = [_to_image(f, scale) for f in prediction]
+    gap = np.full((truth[0].shape[0], 4, 3), 255, np.uint8)
+    blank = np.full_like(truth[0], 255)
+
+    def row(images: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate([part for image in images for part in (image, gap)][:-1], axis=1)
+
+    top = row(truth)
+    bottom = row([blank] * context + predicted)
+    separator = np.full((4, top.shape[1], 3), 255, np.uint8)
+    Image.fromarray(np.concatenate([top, separator, bottom], axis=0)).save(stem.with_suffix(".png"))
+
+    pairs = [np.concatenate([truth[t], gap, truth[t] if t < context else predicted[t - context]], axis=1)
+             for t in range(clip.shape[0])]
+    images = [Image.fromarray(p) for p in pairs]
+    images[0].save(stem.with_suffix(".gif"), save_all=True, append_images=images[1:], duration=250, loop=0)

@@ -1,0 +1,125 @@
+"""Where runs execute, and what one run does.
+
+:func:`execute_run` is the pipeline of one run: data -> predictor from the registry -> profile ->
+train (selecting on val) -> evaluate on test -> record. :class:`InProcessExecutor` runs a list of
+resolved configs one after the other: it skips every run the store holds as complete, resumes an
+interrupted one from its checkpoint, records a failure with its error and carries on, and leaves a
+run that another process holds (a lock on its folder) to that process.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from vpbench import registry
+from vpbench.config import RunConfig
+from vpbench.data import load_splits
+from vpbench.metrics import LPIPSModel, load_lpips
+from vpbench.profiling import parameter_counts
+from vpbench.store import Store, manifest
+from vpbench.train import seed_everything, train
+
+
+@dataclass
+class Outcome:
+    run_id: str
+    label: str
+    status: Literal["complete", "skipped", "failed", "busy"]
+    error: str | None = None
+    wall_s: float = 0.0
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def execute_run(cfg: RunConfig, run_dir: Path, store: Store, device: torch.device,
+                lpips_model: LPIPSModel | None, progress: bool = True) -> dict:
+    """Run ``cfg`` end to end in ``run_dir`` and return its metrics (the caller records them)."""
+    run_id = cfg.run_id()
+    splits = load_splits(cfg.data, progress=progress)
+    seed_everything(cfg.seed, cfg.deterministic)
+    model = registry.build(cfg.model, cfg.data.geometry()).to(device)
+    store.update(run_id, profile={"parameters": parameter_counts(model)})
+    result = train(cfg, model, splits, run_dir, device, progress=progress)
+    from vpbench.evaluate import evaluate
+
+    metrics = evaluate(cfg, model, splits["test"], run_dir, device, lpips_model, progress=progress)
+    metrics["training"] = {
+        "steps": result.steps, "selected_step": result.best_step, "best_val_loss": result.best_val_loss,
+        "final_loss": result.final_loss, "resumed_from": result.resumed_from, "note": result.note,
+        "selected_on": "val",
+    }
+    return metrics
+
+
+class InProcessExecutor:
+    """Runs configs in this process, one at a time."""
+
+    def __init__(self, store: Store, runs_dir: Path | None = None, device: str = "auto", progress: bool = True):
+        self.store = store
+        self.runs_dir = runs_dir or store.path.parent
+        self.device = resolve_device(device)
+        self.progress = progress
+        self._lpips: LPIPSModel | None = None
+
+    def _lpips_model(self, cfg: RunConfig) -> LPIPSModel | None:
+        if not cfg.eval.lpips:
+            return None
+        if self._lpips is None:
+            self._lpips = load_lpips(self.device)
+        return self._lpips
+
+    def run(self, runs: list[tuple[str, RunConfig]], suite: str | None = None) -> list[Outcome]:
+        outcomes = []
+        for index, (label, cfg) in enumerate(runs, start=1):
+            run_id = cfg.run_id()
+            prefix = f"[{index}/{len(runs)}] {label} on {cfg.sources['dataset']} (seed {cfg.seed}, {cfg.scale}) {run_id}"
+            record = self.store.get(run_id)
+            if record is not None and record["status"] == "complete":
+                if suite:
+                    self.store.add_to_suite(suite, run_id, label)
+                outcomes.append(Outcome(run_id, label, "skipped"))
+                print(f"{prefix}: complete, skipped", flush=True)
+                continue
+            outcome = self._execute(label, cfg, run_id, suite)
+            outcomes.append(outcome)
+            detail = f": {outcome.error}" if outcome.error else ""
+            print(f"{prefix}: {outcome.status} in {outcome.wall_s:.1f} s{detail}", flush=True)
+        return outcomes
+
+    def _execute(self, label: str, cfg: RunConfig, run_id: str, suite: str | None) -> Outcome:
+        run_dir = self.runs_dir / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with (run_dir / ".lock").open("w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return Outcome(run_id, label, "busy", "running in another process")
+            (run_dir / "config.yaml").write_text(cfg.to_yaml())
+            self.store.start(run_id, cfg.to_dict(), run_dir)
+            if suite:
+                self.store.add_to_suite(suite, run_id, label)
+            self.store.update(run_id, manifest=manifest(cfg.seed, cfg.deterministic, str(self.device)))
+            started = time.perf_counter()
+            try:
+                metrics = execute_run(cfg, run_dir, self.store, self.device, self._lpips_model(cfg), self.progress)
+            except Exception as exc:  # recorded, and the suite goes on
+                wall = time.perf_counter() - started
+                (run_dir / "error.log").write_text(traceback.format_exc())
+                message = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                self.store.fail(run_id, message, wall)
+                return Outcome(run_id, label, "failed", message, wall)
+            wall = time.perf_counter() - started
+            self.store.complete(run_id, metrics, wall)
+            return Outcome(run_id, label, "complete", None, wall)

