@@ -30,7 +30,7 @@ from typing import Any, Literal
 import yaml
 
 from vpbench import __version__
-from vpbench.errors import ConfigError, VpbenchError
+from vpbench.errors import ConfigError, GeometryError, VpbenchError
 from vpbench.predictor import Geometry
 
 SCALES = ("smoke", "small", "paper")
@@ -435,16 +435,16 @@ def resolve(spec: RunSpec, scale: str, cli_overrides: dict[str, Any] | None = No
         sources={"model": spec.model, "dataset": spec.dataset, "train": spec.train},
         **sections,
     )
-    check_data(config.data, _data_source(provenance))
+    check_data(config.data, _data_source(provenance, [layer.source for layer in layers]))
     check_geometry(options, config.data, _source_of("model", provenance) or "model")
     return config
 
 
-def _data_source(provenance: dict[str, str]) -> str:
-    """The last layer that set a data size (what a geometry error should point at)."""
-    keys = ("data.height", "data.width", "data.patch", "data.stride_ratio", "data")
+def _data_source(provenance: dict[str, str], order: list[str]) -> str:
+    """The latest layer that set a data size: what a geometry error should point at."""
+    keys = ("data.height", "data.width", "data.patch", "data.stride_ratio")
     sources = [provenance[k] for k in keys if k in provenance]
-    return sources[-1] if sources else "data"
+    return max(sources, key=order.index) if sources else "data"
 
 
 @dataclass
