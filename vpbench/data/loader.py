@@ -3,6 +3,8 @@
 Training batches are a pure function of the step number (:class:`StepBatchSampler`): step s reads
 batch ``s mod (N // B)`` of the permutation drawn for epoch ``s // (N // B)``. Resuming at step s
 therefore needs nothing but s, and an interrupted run sees exactly the batches it would have seen.
+The loaders draw their worker seeds from a private generator, never from torch's global one, so
+creating a loader (at a resume, for a validation pass) leaves the training randomness untouched.
 """
 
 from __future__ import annotations
@@ -54,9 +56,10 @@ class StepBatchSampler(Sampler[list[int]]):
 
 def train_loader(dataset: ClipDataset, batch_size: int, seed: int, start: int, stop: int) -> DataLoader:
     """Batches ``[B, T, C, H, W]`` uint8 for training steps ``start .. stop - 1``."""
-    return DataLoader(dataset, batch_sampler=StepBatchSampler(len(dataset), batch_size, seed, start, stop))
+    return DataLoader(dataset, batch_sampler=StepBatchSampler(len(dataset), batch_size, seed, start, stop),
+                      generator=torch.Generator().manual_seed(seed))
 
 
 def eval_loader(dataset: ClipDataset, batch_size: int) -> DataLoader:
     """All clips in order, ``[B, T, C, H, W]`` uint8 (the last batch may be smaller)."""
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, generator=torch.Generator().manual_seed(0))

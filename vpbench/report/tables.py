@@ -120,7 +120,9 @@ _LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{
 
 
 def latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+    parts = text.split("×10⁻²")
+    escaped = ["".join(_LATEX_SPECIAL.get(ch, ch) for ch in part) for part in parts]
+    return r"$\times 10^{-2}$".join(escaped)
 
 
 def to_latex(table: Table) -> str:

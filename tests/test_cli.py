@@ -1,0 +1,87 @@
+"""The command line end to end: the smoke suite, skipping, tables, and one-line errors that touch nothing."""
+
+import subprocess
+import time
+
+import pytest
+
+from conftest import REPO, require_lpips_assets, vpbench_command
+
+FIXTURES = REPO / "tests" / "data" / "configs"
+
+
+def vpbench(*args, env, timeout=600):
+    return subprocess.run(vpbench_command(*args), capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout)
+
+
+@pytest.mark.parametrize("args,names", [
+    (["run", "--model", "nosuchmodel"], "nosuchmodel"),
+    (["run", "--model", "convlstm", "--set", "model.name=convlstn"], "unknown model 'convlstn'"),
+    (["run", "--suite", "smoke", "--set", "model.hiden=3"], "model.hiden: unknown key (did you mean 'hidden'?)"),
+    (["run", "--suite", "smoke", "--set", "data.height=60"], "60x64 is not divisible"),
+    (["run", "--config", "missing.yaml"], "config file not found: missing.yaml"),
+    (["run", "--suite", "nosuchsuite"], "suites config not found"),
+    (["run", "--suite", "smoke", "--scale", "huge"], "--scale 'huge': unknown scale"),
+])
+def test_user_mistakes_print_one_line_exit_2_and_leave_the_store_untouched(tmp_path, cli_env, args, names):
+    store = tmp_path / "results.sqlite"
+    result = vpbench(*args, "--store", str(store), env=cli_env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vpbench: error: ") and names in lines[0], result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert not store.exists() and not list(tmp_path.iterdir())
+
+
+def test_smoke_suite_runs_skips_and_tables(tmp_path, cli_env):
+    store = tmp_path / "runs" / "results.sqlite"
+    first = vpbench("run", "--suite", "smoke", "--store", str(store), "--no-progress", env=cli_env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count(": complete in ") == 2 and "done: 2 complete" in first.stdout
+
+    started = time.perf_counter()
+    second = vpbench("run", "--suite", "smoke", "--store", str(store), "--no-progress", env=cli_env)
+    assert second.returncode == 0 and "done: 2 skipped" in second.stdout
+    assert time.perf_counter() - started < 15
+
+    table = vpbench("table", "--store", str(store), "--suite", "smoke", "--format", "markdown", env=cli_env).stdout
+    rows = [line for line in table.splitlines() if line.startswith("| convlstm") or line.startswith("| copy_last")]
+    assert len(rows) == 2
+    lpips_required = require_lpips_assets()
+    for row in rows:
+        cells = row.strip("|").split("|")
+        assert len(cells) == 6 + 3 * 5  # 4 steps + mean for PSNR, SSIM, LPIPS
+        numbers = [c.strip() for c in cells[6:]]
+        assert all(n.replace(".", "").isdigit() for n in numbers[:10])  # PSNR and SSIM are numbers
+        if lpips_required:
+            assert all(n.replace(".", "").isdigit() for n in numbers[10:]), row
+
+    run_dirs = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    convlstm_dir = next(p for p in run_dirs if (p / "checkpoint.pt").exists())
+    assert (convlstm_dir / "samples" / "test000.png").is_file() and (convlstm_dir / "samples" / "test000.gif").is_file()
+    assert (convlstm_dir / "config.yaml").is_file() and (convlstm_dir / "best.pt").is_file()
+    shown = vpbench("show", convlstm_dir.name[:6], "--store", str(store), env=cli_env)
+    assert shown.returncode == 0 and "status: complete" in shown.stdout and '"selected_on": "val"' in shown.stdout
+    for fmt, marker in (("latex", r"\toprule"), ("csv", "label,model,dataset")):
+        assert marker in vpbench("table", "--store", str(store), "--format", fmt, env=cli_env).stdout
+
+
+def test_a_failed_run_is_recorded_and_the_suite_carries_on(tmp_path, cli_env):
+    store = tmp_path / "results.sqlite"
+    result = vpbench("run", "--suite", str(FIXTURES / "failing_suite.yaml"), "--store", str(store), "--no-progress",
+                     env=cli_env)
+    assert result.returncode == 1
+    assert "too_big_batch" in result.stdout and "failed" in result.stdout and "done: 1 complete, 1 failed" in result.stdout
+    listing = vpbench("table", "--store", str(store), env=cli_env).stdout
+    assert "| copy_last |" in listing
+    from vpbench.store import Store
+
+    (failed,) = Store(store).runs(status="failed")
+    assert failed["error"] == "DataError: train split has 32 clips, fewer than train.batch_size = 64"
+    assert (tmp_path / failed["run_id"] / "error.log").read_text().startswith("Traceback")
+
+
+def test_models_lists_every_registered_model(cli_env):
+    result = vpbench("models", env=cli_env)
+    assert result.returncode == 0
+    assert "convlstm" in result.stdout and "copy_last" in result.stdout and "ConvLSTM" in result.stdout

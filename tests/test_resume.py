@@ -1,0 +1,56 @@
+"""A run killed with SIGKILL during training resumes from its checkpoint and ends with exactly the
+metrics of an uninterrupted run of the same config (deterministic mode, CPU)."""
+
+import json
+import signal
+import subprocess
+import time
+
+from conftest import REPO, vpbench_command
+from vpbench.store import Store
+
+ARGS = ["run", "--model", "convlstm", "--set", "train.steps=150", "--set", "train.checkpoint_every=10",
+        "--set", "train.val_every=40", "--no-progress"]
+
+
+def _run(store, env, **kwargs):
+    return subprocess.run(vpbench_command(*ARGS, "--store", str(store)), capture_output=True, text=True, env=env,
+                          cwd=REPO, timeout=600, **kwargs)
+
+
+def test_sigkill_then_resume_gives_the_uninterrupted_metrics(tmp_path, cli_env):
+    killed_store = tmp_path / "killed" / "results.sqlite"
+    process = subprocess.Popen(vpbench_command(*ARGS, "--store", str(killed_store)), env=cli_env, cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    log = None
+    while time.time() < deadline:
+        logs = list(killed_store.parent.glob("*/train.jsonl"))
+        if logs and len(logs[0].read_text().splitlines()) >= 25:
+            log = logs[0]
+            break
+        assert process.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.05)
+    assert log is not None, "training never reached step 25"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    (record,) = Store(killed_store).runs()
+    assert record["status"] == "running"  # killed mid-training, not finished
+    checkpoint_step = max(json.loads(line)["step"] for line in log.read_text().splitlines())
+    assert checkpoint_step < 150
+
+    resumed = _run(killed_store, cli_env)
+    assert resumed.returncode == 0, resumed.stderr
+    clean = _run(tmp_path / "clean" / "results.sqlite", cli_env)
+    assert clean.returncode == 0, clean.stderr
+
+    (after,) = Store(killed_store).runs()
+    (reference,) = Store(tmp_path / "clean" / "results.sqlite").runs()
+    assert after["run_id"] == reference["run_id"] and after["status"] == "complete"
+    assert after["metrics"]["training"]["resumed_from"] >= 10
+    assert reference["metrics"]["training"]["resumed_from"] is None
+    for metric in ("psnr", "ssim", "lpips"):
+        if metric in reference["metrics"]:
+            assert after["metrics"][metric]["per_clip"] == reference["metrics"][metric]["per_clip"]
+    assert after["metrics"]["training"]["best_val_loss"] == reference["metrics"]["training"]["best_val_loss"]
+    assert after["metrics"]["training"]["final_loss"] == reference["metrics"]["training"]["final_loss"]
