@@ -1,26 +1,30 @@
 """A run killed with SIGKILL during training resumes from its checkpoint and ends with exactly the
-metrics of an uninterrupted run of the same config (deterministic mode, CPU)."""
+metrics of an uninterrupted run of the same config (deterministic mode, CPU): for a plain MSE run
+and for STRPM's GAN + LP run, whose discriminator is part of the checkpoint."""
 
 import json
 import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import REPO, vpbench_command
 from vpbench.store import Store
 
-ARGS = ["run", "--model", "convlstm", "--set", "train.steps=150", "--set", "train.checkpoint_every=10",
-        "--set", "train.val_every=40", "--no-progress"]
+COMMON = ["--set", "train.checkpoint_every=10", "--set", "train.val_every=40", "--no-progress"]
 
 
-def _run(store, env, **kwargs):
-    return subprocess.run(vpbench_command(*ARGS, "--store", str(store)), capture_output=True, text=True, env=env,
-                          cwd=REPO, timeout=600, **kwargs)
+def _run(args, store, env):
+    return subprocess.run(vpbench_command(*args, "--store", str(store)), capture_output=True, text=True, env=env,
+                          cwd=REPO, timeout=600)
 
 
-def test_sigkill_then_resume_gives_the_uninterrupted_metrics(tmp_path, cli_env):
+@pytest.mark.parametrize("model,steps", [("convlstm", 150), ("strpm", 80)])
+def test_sigkill_then_resume_gives_the_uninterrupted_metrics(tmp_path, cli_env, model, steps):
+    args = ["run", "--model", model, "--set", f"train.steps={steps}", *COMMON]
     killed_store = tmp_path / "killed" / "results.sqlite"
-    process = subprocess.Popen(vpbench_command(*ARGS, "--store", str(killed_store)), env=cli_env, cwd=REPO,
+    process = subprocess.Popen(vpbench_command(*args, "--store", str(killed_store)), env=cli_env, cwd=REPO,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     log = None
@@ -37,11 +41,11 @@ def test_sigkill_then_resume_gives_the_uninterrupted_metrics(tmp_path, cli_env):
     (record,) = Store(killed_store).runs()
     assert record["status"] == "running"  # killed mid-training, not finished
     checkpoint_step = max(json.loads(line)["step"] for line in log.read_text().splitlines())
-    assert checkpoint_step < 150
+    assert checkpoint_step < steps
 
-    resumed = _run(killed_store, cli_env)
+    resumed = _run(args, killed_store, cli_env)
     assert resumed.returncode == 0, resumed.stderr
-    clean = _run(tmp_path / "clean" / "results.sqlite", cli_env)
+    clean = _run(args, tmp_path / "clean" / "results.sqlite", cli_env)
     assert clean.returncode == 0, clean.stderr
 
     (after,) = Store(killed_store).runs()
@@ -54,3 +58,4 @@ def test_sigkill_then_resume_gives_the_uninterrupted_metrics(tmp_path, cli_env):
             assert after["metrics"][metric]["per_clip"] == reference["metrics"][metric]["per_clip"]
     assert after["metrics"]["training"]["best_val_loss"] == reference["metrics"]["training"]["best_val_loss"]
     assert after["metrics"]["training"]["final_loss"] == reference["metrics"]["training"]["final_loss"]
+    assert after["config"]["train"]["loss"] == ("mse+gan+lp" if model == "strpm" else "mse")

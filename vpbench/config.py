@@ -94,6 +94,22 @@ class SamplingConfig:
 
 
 @dataclass
+class AdversarialConfig:
+    """The discriminator and the weights of eq. 12 for ``loss: mse+gan`` and ``mse+gan+lp``."""
+
+    lambda_lp: float = 0.01  # λ1, LP loss (paper: 0.01 UCF Sports and Human3.6M, 0.005 SJTU4K)
+    lambda_gan: float = 0.001  # λ2, adversarial loss (paper: 0.001, SJTU4K 0.0005)
+    lr: float = 5e-5  # discriminator Adam learning rate (released code: a tenth of the predictor's)
+    width: int = 64  # discriminator channels D: 64 in the released code, 128 in the paper
+    lp_layer: int = -1  # the block whose features L_LP compares; -1: the deepest (the paper's choice)
+    score: Literal["sequence", "frame"] = "sequence"  # sequence: BCE of the clip's mean probability (code)
+
+    def __post_init__(self):
+        if self.width < 4 or self.width % 4:
+            raise ValueError(f"width: expected a multiple of 4 (GroupNorm with 4 groups), got {self.width}")
+
+
+@dataclass
 class TrainConfig:
     """The training protocol, the same for every model."""
 
@@ -107,11 +123,13 @@ class TrainConfig:
     decay_start: int = 0
     grad_clip: float = 1.0  # max global grad norm; 0 turns clipping off
     amp: Literal["off", "bf16", "fp16"] = "off"  # autocast; fp16 adds a GradScaler (CUDA only)
+    loss: Literal["mse", "mse+gan", "mse+gan+lp"] = "mse"  # Table 4's settings, for any predictor
     loss_on: Literal["clip", "horizon"] = "clip"  # clip: all T-1 next-frame predictions (paper code)
     val_every: int = 100  # validate (and keep the best checkpoint) every N steps
     val_clips: int = 0  # validation clips used; 0 = the whole val split
     checkpoint_every: int = 50  # write the resume checkpoint every N steps
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
 
 
 @dataclass

@@ -3,11 +3,13 @@
 Per step s: read batch s of the train split (a pure function of s and the seed), feed the clip's
 context and, under scheduled sampling, its future (:mod:`vpbench.sampling`); take the MSE over all
 T - 1 next-frame predictions (``loss_on: clip``, the PredRNN/STRPM code's protocol) or over the
-horizon only, plus the model's auxiliary loss; clip the gradient norm; step Adam and the schedule.
+horizon only, plus the model's auxiliary loss and, for ``loss: mse+gan[+lp]``, the adversarial
+terms after one discriminator update (:mod:`vpbench.adversarial`); clip the gradient norm; step
+Adam and the schedule.
 Every ``val_every`` steps the model predicts the val split autoregressively and the best val MSE
 chooses ``best.pt`` (the test split is never seen here). Every ``checkpoint_every`` steps
-``checkpoint.pt`` stores model, optimiser, schedule, AMP scaler, step, best-so-far and every RNG
-state, so a killed run resumes exactly where it was.
+``checkpoint.pt`` stores model, optimiser, schedule, AMP scaler, discriminator and its optimiser,
+step, best-so-far and every RNG state, so a killed run resumes exactly where it was.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from vpbench.adversarial import Adversary
 from vpbench.config import RunConfig, TrainConfig
 from vpbench.data import ClipDataset, eval_loader, to_float, train_loader
 from vpbench.predictor import Predictor
@@ -123,6 +126,7 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
     optimizer = torch.optim.Adam(parameters, lr=tc.lr, weight_decay=tc.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(tc, s))
     scaler = torch.amp.GradScaler(device.type, enabled=tc.amp == "fp16" and device.type == "cuda")
+    adversary = Adversary(tc, cfg.data.geometry(), device) if tc.loss != "mse" else None
     val_set = splits["val"]
     if tc.val_clips:
         val_set = ClipDataset(val_set.split, limit=tc.val_clips)
@@ -135,6 +139,8 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
+        if adversary is not None:
+            adversary.load_state_dict(state["adversary"])
         start, best_val, best_step = state["step"], state["best_val_loss"], state["best_step"]
         resumed_from = start
         _set_rng_state(state["rng"])
@@ -161,6 +167,12 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
                 auxiliary = model.auxiliary_loss()
                 if auxiliary is not None:
                     loss = loss + auxiliary
+            extra = {}
+            if adversary is not None:
+                extra["d_loss"] = adversary.update_discriminator(predictions, target)
+                adversarial_loss, parts = adversary.generator_loss(predictions, target)
+                loss = loss + adversarial_loss
+                extra.update(parts)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if tc.grad_clip > 0:
@@ -172,7 +184,7 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
             loss_value = loss.item()
             done = step + 1
             record = {"step": done, "loss": loss_value, "lr": scheduler.get_last_lr()[0],
-                      "teacher_forcing": teacher_forcing, "context_forcing": context_forcing}
+                      "teacher_forcing": teacher_forcing, "context_forcing": context_forcing, **extra}
 
             if done % tc.val_every == 0 or done == tc.steps:
                 val_loss = validate(model, val_set, cfg, device)
@@ -184,6 +196,7 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
                 _save_atomic({
                     "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                    "adversary": adversary.state_dict() if adversary is not None else None,
                     "step": done, "best_val_loss": best_val, "best_step": best_step,
                     "sampling": {"teacher_forcing": teacher_forcing, "context_forcing": context_forcing},
                     "rng": _rng_state(),
