@@ -47,7 +47,7 @@ class STRPMConfig:
 
     def check_geometry(self, geometry: Geometry) -> None:
         if self.sted and self.codec.kind != "conv":
-            raise GeometryError("codec.kind: STED is built from conv encoders; use kind: conv or sted: false")
+            raise GeometryError("codec.kind: with sted: true STRPM builds its own STED codec; leave kind: conv")
         self.codec.check_geometry(geometry)
 
     def rpm_options(self) -> RPMOptions:
@@ -64,6 +64,8 @@ def build_strpm(cfg: STRPMConfig, geometry: Geometry) -> RecurrentPredictor:
         codec = STEDCodec(geometry.channels, cfg.hidden, patch, stride)
     else:
         codec = build_codec(cfg.codec, geometry, cfg.hidden)
+        if codec.streams != 1:
+            raise GeometryError(f"codec.kind: {cfg.codec.kind!r} gives three streams; for STRPM set sted: true instead")
     grid = codec.latent_size(geometry.height, geometry.width)
     memory = RPMMemory(codec.latent_channels, cfg.hidden, cfg.layers, cfg.kernel, grid, cfg.rpm_options(), cfg.sted)
     return RecurrentPredictor(codec, memory)

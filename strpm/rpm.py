@@ -146,6 +146,8 @@ class RPMMemory(Memory):
     output gate R_O^L under ``readout_mode = official`` (what the released code decodes as O_P).
     """
 
+    streams = 3
+
     def __init__(self, in_channels: int, hidden: int, layers: int, kernel: int, grid: tuple[int, int],
                  options: RPMOptions, sted: bool):
         super().__init__()

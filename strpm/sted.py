@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from vpbench.codecs import ConvDecoder, ConvEncoder, patch_reshape, patch_unreshape
-from vpbench.predictor import Codec, Features
+from vpbench.predictor import Codec, Features, Geometry
 
 
 class STEDCodec(Codec):
@@ -29,6 +29,8 @@ class STEDCodec(Codec):
     Shapes: encode ``[B, C, H, W]`` -> Features of three ``[B, F, H/(p·sr), W/(p·sr)]``; decode
     Features -> ``[B, C, H, W]``.
     """
+
+    streams = 3
 
     def __init__(self, channels: int, hidden: int, patch: int, stride_ratio: int):
         super().__init__()
@@ -57,3 +59,8 @@ class STEDCodec(Codec):
     def latent_size(self, height: int, width: int) -> tuple[int, int]:
         factor = self.patch * self.stride_ratio
         return height // factor, width // factor
+
+
+def build_sted_codec(geometry: Geometry, hidden: int, patch: int, stride_ratio: int) -> STEDCodec:
+    """The ``sted`` entry of ``vpbench.codecs``: any memory can run on STED (single-stream ones through an adapter)."""
+    return STEDCodec(geometry.channels, hidden, patch, stride_ratio)

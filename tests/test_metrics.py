@@ -24,7 +24,7 @@ def skimage_ssim(x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def _image(array: np.ndarray) -> torch.Tensor:
-    tensor = torch.from_numpy(np.ascontiguousarray(array)).float() / 255
+    tensor = torch.from_numpy(np.array(array)).float() / 255
     return tensor.permute(2, 0, 1) if tensor.dim() == 3 else tensor[None]
 
 

@@ -11,14 +11,17 @@ inputs of a memory):
   and a bias-free 1x1 conv F -> p²C reads the frame out of the top layer.
 
 The building blocks (:class:`ConvEncoder`, :class:`ConvDecoder`) are public so that STRPM's STED
-codec can run three of each.
+codec can run three of each. Codecs that live in plug-in packages (STRPM's ``sted``) register a
+builder ``(geometry, hidden, patch, stride_ratio) -> Codec`` under the ``vpbench.codecs`` entry
+points, so that every memory can run on every codec without vpbench or the baselines importing them.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from functools import cache
+from importlib import metadata
 
 from torch import Tensor, nn
 
@@ -54,15 +57,20 @@ class CodecConfig:
     so every model on a data set shares one latent grid; set them only to depart from that.
     """
 
-    kind: Literal["conv", "patch"] = "conv"  # conv: the paper's encoder family; patch: PredRNN-style
+    kind: str = "conv"  # conv: the paper's family; patch: PredRNN-style; or a registered codec (sted)
     patch: int | None = None  # p, space-to-depth factor (None: the data preset's)
     stride_ratio: int | None = None  # sr, conv down-sampling, a power of two (None: the data preset's)
+
+    def __post_init__(self):
+        known = codec_names()
+        if self.kind not in known:
+            raise ValueError(f"kind: unknown codec {self.kind!r} (known: {', '.join(known)})")
 
     def resolve(self, geometry: Geometry) -> tuple[int, int]:
         """``(p, sr)`` for ``geometry``; sr is 1 for the patch codec."""
         patch = self.patch if self.patch is not None else geometry.patch
         stride = self.stride_ratio if self.stride_ratio is not None else geometry.stride_ratio
-        return patch, (stride if self.kind == "conv" else 1)
+        return patch, (1 if self.kind == "patch" else stride)
 
     def check_geometry(self, geometry: Geometry) -> None:
         """Raise GeometryError unless H and W divide by the codec's down-sampling p·sr."""
@@ -165,10 +173,26 @@ class PatchCodec(Codec):
         return height // self.patch, width // self.patch
 
 
+CODEC_GROUP = "vpbench.codecs"
+BUILTIN_CODECS = ("conv", "patch")
+
+
+@cache
+def _registered_codecs() -> dict[str, metadata.EntryPoint]:
+    return {ep.name: ep for ep in metadata.entry_points(group=CODEC_GROUP)}
+
+
+def codec_names() -> list[str]:
+    """The built-in codecs and those registered by installed packages."""
+    return [*BUILTIN_CODECS, *sorted(_registered_codecs())]
+
+
 def build_codec(cfg: CodecConfig, geometry: Geometry, hidden: int) -> Codec:
-    """The shared codec named by ``cfg`` for ``geometry``'s frames and F = ``hidden`` features."""
+    """The codec named by ``cfg`` for ``geometry``'s frames and F = ``hidden`` features."""
     cfg.check_geometry(geometry)
     patch, stride = cfg.resolve(geometry)
     if cfg.kind == "conv":
         return ConvCodec(geometry.channels, hidden, patch, stride)
-    return PatchCodec(geometry.channels, hidden, patch)
+    if cfg.kind == "patch":
+        return PatchCodec(geometry.channels, hidden, patch)
+    return _registered_codecs()[cfg.kind].load()(geometry, hidden, patch, stride)

@@ -57,12 +57,14 @@ class Codec(nn.Module):
 
     Attributes set by subclasses: ``frame_channels`` (C), ``latent_channels`` (channels that
     ``encode`` produces, what the memory's first layer takes), ``hidden_channels`` (channels that
-    ``decode`` reads, what the memory emits).
+    ``decode`` reads, what the memory emits), ``streams`` (1: the same tensor in all three
+    Features fields; 3: three distinct streams, as STED's encoders give).
     """
 
     frame_channels: int
     latent_channels: int
     hidden_channels: int
+    streams: int = 1
 
     def encode(self, frame: Tensor) -> Features:
         raise NotImplementedError
@@ -81,7 +83,11 @@ class Memory(nn.Module):
     ``init_state`` gives the state at the start of a sequence for a ``[B, ., h, w]`` latent grid. A
     memory with an auxiliary training loss (PredRNN-V2's decoupling term) returns it from
     :meth:`auxiliary_loss` for the state after a step; the rollout averages it over steps.
+    ``streams`` is 3 for a memory that reads the temporal, spatial and output streams separately
+    (RPM), 1 for one that reads a single tensor (every baseline).
     """
+
+    streams: int = 1
 
     def init_state(self, batch: int, height: int, width: int) -> Any:
         raise NotImplementedError
@@ -96,6 +102,29 @@ class Memory(nn.Module):
         """A zero state tensor on this memory's device and dtype."""
         reference = next(self.parameters())
         return reference.new_zeros(shape)
+
+
+class SingleStreamAdapter(Memory):
+    """Runs a single-stream memory on a three-stream codec (STED).
+
+    The three encoded streams are merged by a 1x1 conv ``[B, 3·C_lat, h, w] -> [B, C_lat, h, w]``
+    into the one tensor the memory reads; its output goes to all three decoders.
+    """
+
+    def __init__(self, memory: Memory, channels: int):
+        super().__init__()
+        self.inner = memory
+        self.merge = nn.Conv2d(3 * channels, channels, 1)
+
+    def init_state(self, batch: int, height: int, width: int) -> Any:
+        return self.inner.init_state(batch, height, width)
+
+    def step(self, features: Features, state: Any) -> tuple[Features, Any]:
+        merged = self.merge(torch.cat(list(features), dim=1))  # [B, C_lat, h, w]
+        return self.inner.step(Features.single(merged), state)
+
+    def auxiliary_loss(self, state: Any) -> Tensor | None:
+        return self.inner.auxiliary_loss(state)
 
 
 class Predictor(nn.Module):
@@ -173,11 +202,14 @@ class RecurrentPredictor(Predictor):
     frame and the previous prediction. The output of step t predicts frame t + 1.
 
     Shapes: context ``[B, T_in, C, H, W]`` -> ``[B, T_in - 1 + horizon, C, H, W]``; per step the
-    codec gives Features of ``[B, F, h, w]``.
+    codec gives Features of ``[B, F, h, w]``. A single-stream memory on a three-stream codec is
+    wrapped in a :class:`SingleStreamAdapter`.
     """
 
     def __init__(self, codec: Codec, memory: Memory):
         super().__init__()
+        if codec.streams == 3 and memory.streams == 1:
+            memory = SingleStreamAdapter(memory, codec.latent_channels)
         self.codec = codec
         self.memory = memory
         self._auxiliary_loss: Tensor | None = None
