@@ -15,12 +15,13 @@ for C_in = F.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from vpbench.codecs import CodecConfig, build_codec
+from baselines.common import StackConfig, same_conv
+from vpbench.codecs import build_codec
 from vpbench.predictor import Features, Geometry, Memory, RecurrentPredictor
 from vpbench.registry import model_builder
 
@@ -31,8 +32,8 @@ class ConvLSTMCell(nn.Module):
     def __init__(self, in_channels: int, hidden: int, kernel: int, forget_bias: float = 1.0):
         super().__init__()
         self.forget_bias = forget_bias
-        self.conv_x = nn.Conv2d(in_channels, 4 * hidden, kernel, padding=kernel // 2, bias=False)
-        self.conv_h = nn.Conv2d(hidden, 4 * hidden, kernel, padding=kernel // 2, bias=False)
+        self.conv_x = same_conv(in_channels, 4 * hidden, kernel)
+        self.conv_h = same_conv(hidden, 4 * hidden, kernel)
 
     def forward(self, x: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         h, c = state
@@ -70,20 +71,10 @@ class ConvLSTMMemory(Memory):
 
 
 @dataclass
-class ConvLSTMConfig:
+class ConvLSTMConfig(StackConfig):
     """ConvLSTM options; sizes default to the paper scale (16 x 128, 5x5)."""
 
-    hidden: int = 128  # F
-    layers: int = 16  # L
-    kernel: int = 5  # k (odd)
     forget_bias: float = 1.0  # added inside σ of the forget gate (0 reproduces OpenSTL's cell)
-    codec: CodecConfig = field(default_factory=CodecConfig)
-
-    def __post_init__(self):
-        if self.kernel % 2 == 0 or self.kernel < 1:
-            raise ValueError(f"kernel: expected an odd size, got {self.kernel}")
-        if self.hidden < 1 or self.layers < 1:
-            raise ValueError(f"hidden/layers: expected >= 1, got {self.hidden}/{self.layers}")
 
 
 @model_builder(ConvLSTMConfig)

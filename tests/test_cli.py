@@ -85,3 +85,16 @@ def test_models_lists_every_registered_model(cli_env):
     result = vpbench("models", env=cli_env)
     assert result.returncode == 0
     assert "convlstm" in result.stdout and "copy_last" in result.stdout and "ConvLSTM" in result.stdout
+    # ConvLSTM at the paper geometry: 16 x 8·128²·5² + encoder 467,456 + decoder 467,520 = 53,363,776
+    assert "convlstm          53.36 M" in result.stdout
+
+
+def test_baselines_suite_runs_all_seven_models(tmp_path, cli_env):
+    store = tmp_path / "results.sqlite"
+    result = vpbench("run", "--suite", "baselines", "--store", str(store), "--no-progress", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert "done: 7 complete" in result.stdout
+    from vpbench.store import Store
+
+    labels = {r["label"] for r in Store(store).runs(suite="baselines", status="complete")}
+    assert labels == {"convlstm", "predrnn", "predrnnpp", "e3dlstm", "crevnet", "motionrnn", "copy_last"}

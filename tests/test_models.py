@@ -40,7 +40,9 @@ def test_every_parameter_gets_a_gradient(name):
     if not list(model.parameters()):
         assert name == "copy_last", "only copy-last is allowed to have no parameters"
         return
-    model.rollout(clip[:, :context], config.data.horizon, clip[:, context:], teacher_forcing=0.5).square().mean().backward()
+    loss = model.rollout(clip[:, :context], config.data.horizon, clip[:, context:], teacher_forcing=0.5).square().mean()
+    auxiliary = model.auxiliary_loss()  # PredRNN-V2's decoupling loss trains its adapter
+    (loss if auxiliary is None else loss + auxiliary).backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert not missing, f"parameters without a gradient (dead weights inflate counts): {missing}"
 
@@ -60,3 +62,20 @@ def test_wrong_input_shapes_name_what_was_expected():
         model(torch.rand(4, 3, 64, 64), 2)
     with pytest.raises(ValueError, match=r"future: expected \[1, 2, 3, 64, 64\], got \[1, 3, 3, 64, 64\]"):
         model.rollout(torch.rand(1, 4, 3, 64, 64), 2, torch.rand(1, 3, 3, 64, 64), teacher_forcing=1.0)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_trains_through_the_executor_into_the_store(tmp_path, name):
+    from vpbench.config import RunSpec, resolve
+    from vpbench.executors import InProcessExecutor
+    from vpbench.store import Store
+
+    config = resolve(RunSpec(name), "smoke", {"train": {"steps": 3, "val_every": 3, "checkpoint_every": 3},
+                                               "eval": {"lpips": False, "samples": 1}})
+    store = Store(tmp_path / "results.sqlite")
+    (outcome,) = InProcessExecutor(store, progress=False).run([(name, config)])
+    assert outcome.status == "complete", outcome.error
+    record = store.get(outcome.run_id)
+    assert len(record["metrics"]["psnr"]["per_step"]) == config.data.horizon
+    built = registry.build(config.model, config.data.geometry())
+    assert record["profile"]["parameters"]["params"] == sum(p.numel() for p in built.parameters())

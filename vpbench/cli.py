@@ -134,12 +134,33 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    """Each registered model: its description and, where ``configs/models/<name>.yaml`` exists, its
+    parameters at the paper geometry (built on the meta device, so nothing is allocated)."""
+    import torch
+
     from vpbench import registry
+    from vpbench.config import RunSpec, find_config, resolve
+    from vpbench.profiling import parameter_counts
 
     names = registry.names()
     width = max(map(len, names), default=0)
+    geometry = None
     for name in names:
-        print(f"{name:<{width}}  {registry.get(name).description}")
+        entry = registry.get(name)
+        try:
+            find_config("models", name)
+            config = resolve(RunSpec(name), "paper")
+            with torch.device("meta"):
+                counts = parameter_counts(registry.build(config.model, config.data.geometry()))
+            data = config.data
+            geometry = f"{data.height}x{data.width}, p {data.patch}, sr {data.stride_ratio}"
+            size = f"{counts['params'] / 1e6:8.2f} M ({counts['params_without_norm'] / 2**20:7.2f} Mi w/o norm)"
+        except VpbenchError as exc:
+            size = f"no paper-scale count: {exc}"
+        print(f"{name:<{width}}  {size}  {entry.description}")
+    if geometry:
+        print(f"\nParameters at the paper geometry of configs/datasets/moving_objects.yaml ({geometry}); "
+              "M = 10^6, Mi = 2^20 without norm-layer affine parameters.")
     return 0
 
 
