@@ -53,6 +53,20 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--store", type=Path, default=DEFAULT_STORE)
 
     commands.add_parser("models", help="list the registered models")
+
+    profile = commands.add_parser("profile", help="parameters, FLOPs and latency of one model (stored as a profile-only run)")
+    profile.add_argument("--model", required=True, help="a model config under configs/models")
+    profile.add_argument("--geometry", default="human36m",
+                         help="human36m | ucf | sjtu4k (the paper's geometries) or HxW (p 8, sr 8)")
+    profile.add_argument("--scale", default="paper", help="the scale of the model and geometry (default: paper)")
+    profile.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    profile.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    profile.add_argument("--samples", type=int, default=10, help="timed forwards per batch size (default 10)")
+    profile.add_argument("--warmup", type=int, default=2)
+    profile.add_argument("--throughput-batch", type=int, default=0, help="a second timed batch size (0: none)")
+    profile.add_argument("--fvcore", action="store_true", help="also count with fvcore (traces a real forward)")
+    profile.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    profile.add_argument("--store", type=Path, default=DEFAULT_STORE)
     return parser
 
 
@@ -71,11 +85,26 @@ def _resolve_runs(args: argparse.Namespace):
     return None, [(args.model, resolve(RunSpec(args.model, args.dataset, args.train), args.scale, overrides))]
 
 
+def _fix_profile_device(runs, device: str):
+    """Profile-only runs name the device they time, so CPU and GPU profiles are different runs."""
+    import dataclasses
+
+    from vpbench.executors import resolve_device
+
+    fixed = []
+    for label, cfg in runs:
+        if cfg.task == "profile" and cfg.profile.device == "auto":
+            cfg = dataclasses.replace(cfg, profile=dataclasses.replace(cfg.profile, device=resolve_device(device).type))
+        fixed.append((label, cfg))
+    return fixed
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     suite, runs = _resolve_runs(args)  # every config is validated before the store is opened
     from vpbench.executors import InProcessExecutor
     from vpbench.store import Store
 
+    runs = _fix_profile_device(runs, args.device)
     executor = InProcessExecutor(Store(args.store), device=args.device, progress=not args.no_progress)
     outcomes = executor.run(runs, suite=suite)
     counts = {status: sum(o.status == status for o in outcomes) for status in ("complete", "skipped", "failed", "busy")}
@@ -164,7 +193,41 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "config": cmd_config, "table": cmd_table, "show": cmd_show, "models": cmd_models}
+GEOMETRIES = {"human36m": "geometry_human36m", "ucf": "geometry_ucf", "sjtu4k": "geometry_sjtu4k"}
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from vpbench.config import RunSpec, find_config, parse_overrides, resolve
+    from vpbench.executors import InProcessExecutor
+    from vpbench.report.profiles import format_profile
+    from vpbench.store import Store
+
+    find_config("models", args.model)
+    overrides = parse_overrides(args.overrides)
+    if args.geometry in GEOMETRIES:
+        dataset = GEOMETRIES[args.geometry]
+    else:
+        height, sep, width = args.geometry.lower().partition("x")
+        if not (sep and height.isdigit() and width.isdigit()):
+            raise VpbenchError(f"--geometry {args.geometry!r}: expected human36m, ucf, sjtu4k or HxW (e.g. 512x768)")
+        dataset = "moving_objects"
+        overrides.setdefault("data", {}).update(height=int(height), width=int(width))
+    overrides["task"] = "profile"
+    overrides.setdefault("profile", {}).update(
+        samples=args.samples, warmup=args.warmup, throughput_batch=args.throughput_batch,
+        precision=args.precision, fvcore=args.fvcore)
+    config = resolve(RunSpec(args.model, dataset), args.scale, overrides)
+    ((label, config),) = _fix_profile_device([(args.model, config)], args.device)
+    store = Store(args.store)
+    outcome, = InProcessExecutor(store, device=config.profile.device, progress=False).run([(label, config)])
+    record = store.get(outcome.run_id)
+    if record["status"] != "complete":
+        raise VpbenchError(f"profiling {args.model} failed: {record['error']}")
+    print(format_profile(label, record["profile"]))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "profile": cmd_profile, "config": cmd_config, "table": cmd_table, "show": cmd_show, "models": cmd_models}
 
 
 def main(argv: list[str] | None = None) -> int:

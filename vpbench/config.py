@@ -34,7 +34,7 @@ from vpbench.errors import ConfigError, GeometryError, VpbenchError
 from vpbench.predictor import Geometry
 
 SCALES = ("smoke", "small", "paper")
-FILE_SECTIONS = ("model", "data", "train", "eval", "seed", "deterministic")
+FILE_SECTIONS = ("model", "data", "train", "eval", "profile", "task", "seed", "deterministic")
 
 
 # --------------------------------------------------------------------------- the schema
@@ -142,6 +142,25 @@ class EvalConfig:
 
 
 @dataclass
+class ProfileConfig:
+    """What the profiler measures for a run (:mod:`vpbench.profiling`)."""
+
+    flops: bool = True  # torch.utils.flop_counter on the meta device: whole sample and per step
+    fvcore: bool = True  # fvcore as well: traces a real forward on the run's device
+    latency: bool = True
+    warmup: int = 2  # untimed forwards before timing
+    samples: int = 10  # timed forwards per batch size (the paper's "inference time over 10 samples")
+    throughput_batch: int = 8  # a second timed batch size; 0 or 1 skips it
+    precision: Literal["fp32", "bf16"] = "fp32"
+    compile: bool = False  # time torch.compile(model) instead of the eager model
+    device: str = "auto"  # profile-only runs: the device timed (auto is fixed to a device before hashing)
+
+    def __post_init__(self):
+        if self.samples < 1 or self.warmup < 0:
+            raise ValueError(f"samples/warmup: expected >= 1 / >= 0, got {self.samples}/{self.warmup}")
+
+
+@dataclass
 class RunConfig:
     """One fully resolved run. ``model`` is the model's own config, with its ``name``."""
 
@@ -149,6 +168,8 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
+    task: Literal["train", "profile"] = "train"  # profile: measure the model at the data geometry, no training
     seed: int = 0  # training seed (initialisation, batches, scheduled sampling)
     deterministic: bool = True  # torch.use_deterministic_algorithms and friends
     scale: str = "smoke"  # label only: the sizes above are what count
@@ -443,12 +464,15 @@ def resolve(spec: RunSpec, scale: str, cli_overrides: dict[str, Any] | None = No
         "data": parse_section(DataConfig, merged.get("data", {}) or {}, "data", provenance),
         "train": parse_section(TrainConfig, merged.get("train", {}) or {}, "train", provenance),
         "eval": parse_section(EvalConfig, merged.get("eval", {}) or {}, "eval", provenance),
+        "profile": parse_section(ProfileConfig, merged.get("profile", {}) or {}, "profile", provenance),
     }
-    scalars = parse_section(_Scalars, {k: merged[k] for k in ("seed", "deterministic") if k in merged}, "", provenance)
+    scalars = parse_section(_Scalars, {k: merged[k] for k in ("seed", "deterministic", "task") if k in merged}, "",
+                            provenance)
     config = RunConfig(
         model={"name": name, **dataclasses.asdict(options)},
         seed=scalars.seed,
         deterministic=scalars.deterministic,
+        task=scalars.task,
         scale=scale,
         sources={"model": spec.model, "dataset": spec.dataset, "train": spec.train},
         **sections,
@@ -469,6 +493,7 @@ def _data_source(provenance: dict[str, str], order: list[str]) -> str:
 class _Scalars:
     seed: int = 0
     deterministic: bool = True
+    task: Literal["train", "profile"] = "train"
 
 
 def check_geometry(options: Any, data: DataConfig, source: str) -> None:

@@ -22,7 +22,7 @@ from vpbench import registry
 from vpbench.config import RunConfig
 from vpbench.data import load_splits
 from vpbench.metrics import LPIPSModel, load_lpips
-from vpbench.profiling import parameter_counts
+from vpbench.profiling import profile_run
 from vpbench.store import Store, manifest
 from vpbench.train import seed_everything, train
 
@@ -44,13 +44,19 @@ def resolve_device(name: str) -> torch.device:
 
 
 def execute_run(cfg: RunConfig, run_dir: Path, store: Store, device: torch.device,
-                lpips_model: LPIPSModel | None, progress: bool = True) -> dict:
-    """Run ``cfg`` end to end in ``run_dir`` and return its metrics (the caller records them)."""
+                lpips_model: LPIPSModel | None, progress: bool = True) -> dict | None:
+    """Run ``cfg`` end to end in ``run_dir``; return its metrics (None for a profile-only run).
+
+    The profile is stored as soon as it is measured; the caller records the metrics.
+    """
     run_id = cfg.run_id()
+    seed_everything(cfg.seed, cfg.deterministic)
+    store.update(run_id, profile=profile_run(cfg, device))
+    if cfg.task == "profile":
+        return None
     splits = load_splits(cfg.data, progress=progress)
     seed_everything(cfg.seed, cfg.deterministic)
     model = registry.build(cfg.model, cfg.data.geometry()).to(device)
-    store.update(run_id, profile={"parameters": parameter_counts(model)})
     result = train(cfg, model, splits, run_dir, device, progress=progress)
     from vpbench.evaluate import evaluate
 

@@ -1,15 +1,61 @@
-"""Model cost: parameter counts (FLOPs and latency arrive with the profiler of issue 5).
+"""Model cost: parameters, FLOPs with two counters, latency and peak memory (DESIGN §4).
 
-Parameters are those of the modules that run at inference, counted with and without the affine
-parameters of normalisation layers: the paper excludes LayerNorm, whose size depends on the
-resolution.
+Conventions, recorded with every profile (:data:`CONVENTIONS`):
+
+* **Parameters** of the built predictor, with and without the affine parameters of normalisation
+  layers (the paper excludes LayerNorm, whose size depends on the resolution).
+* **FLOPs** on the inference path (``model(context, horizon)``, autoregressive, no grad) at batch 1.
+  ``torch.utils.flop_counter.FlopCounterMode`` counts convolutions and matmuls as 2 x MACs and runs
+  on the meta device, so the paper geometries (4K included) need no memory. MACs = its FLOPs / 2.
+  fvcore counts the same ops as MACs (one fused multiply-add = 1) by tracing a real forward, so it
+  runs where that forward fits. Neither counts elementwise work: a third counter adds every
+  pointwise op (the gates' σ, tanh, ⊙, +) at one FLOP per output element, reported separately, and
+  every other op with arithmetic but no formula is listed as skipped.
+* **Per step**: the rollout runs T_in + horizon - 1 recurrent steps; step k's cost is the cost of a
+  k-step rollout minus that of a (k-1)-step one, so steps whose cost grows (E3D-LSTM's recall) are
+  exact. ``per_step_mean`` = per sample / steps.
+* **Latency**: ``warmup`` untimed forwards, then ``samples`` timed forwards at batch 1 and at a
+  throughput batch, each closed by a device synchronisation; the median and interquartile range are
+  reported with every sample kept. Peak memory: CUDA's max allocated bytes, or on the CPU the
+  process's peak resident set (a high-water mark of the whole process).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import resource
+import time
+import warnings
+from collections import Counter
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode, flop_registry
+
+from vpbench.config import ProfileConfig, RunConfig
+from vpbench.predictor import Geometry, Predictor
 
 NORM_LAYERS = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
+CONVENTIONS = {
+    "macs": "one fused multiply-add = 1 MAC; FLOPs = 2 x MACs; convolutions and matmuls only",
+    "elementwise": "pointwise aten ops, 1 FLOP per output element, not in MACs",
+    "batch": 1,
+    "path": "inference: model(context, horizon), autoregressive, no grad",
+    "per_step": "k-step rollout minus (k-1)-step rollout; steps = context + horizon - 1",
+    "transposed_conv": "counted on the input size (both counters)",
+    "latency": "median and IQR of synchronised samples after warm-up",
+}
+# ops that only move or create data: neither counted nor reported as skipped
+_MOVEMENT = {"view", "_unsafe_view", "reshape", "permute", "cat", "stack", "split", "split_with_sizes", "chunk",
+             "slice", "select", "expand", "t", "transpose", "clone", "copy_", "zeros", "zeros_like", "new_zeros",
+             "empty", "empty_like", "detach", "alias", "unsqueeze", "squeeze", "unbind", "constant_pad_nd",
+             "_to_copy", "lift_fresh", "full", "fill_", "zero_", "index", "flatten", "contiguous", "narrow",
+             "as_strided", "new_empty", "_reshape_alias", "unfold", "lift_fresh_copy", "scalar_tensor", "rand",
+             "uniform_"}
 
 
 def parameter_counts(model: nn.Module) -> dict[str, int]:
@@ -17,3 +63,205 @@ def parameter_counts(model: nn.Module) -> dict[str, int]:
     total = sum(p.numel() for p in model.parameters())
     norm = sum(p.numel() for m in model.modules() if isinstance(m, NORM_LAYERS) for p in m.parameters(recurse=False))
     return {"params": total, "params_without_norm": total - norm}
+
+
+class OpCensus(TorchDispatchMode):
+    """Counts pointwise FLOPs (one per output element) and lists ops with neither a formula nor a pointwise tag."""
+
+    def __init__(self):
+        super().__init__()
+        self.elementwise = 0
+        self.skipped: Counter[str] = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        packet = func._overloadpacket
+        name = packet.__name__
+        if packet in flop_registry or name in _MOVEMENT:
+            return out
+        if torch.Tag.pointwise in func.tags:
+            outputs = out if isinstance(out, (tuple, list)) else (out,)
+            self.elementwise += sum(t.numel() for t in outputs if isinstance(t, torch.Tensor))
+        else:
+            self.skipped[f"aten.{name}"] += 1
+        return out
+
+
+def _context(geometry: Geometry, batch: int, device: torch.device | str, dtype=torch.float32) -> torch.Tensor:
+    shape = (batch, geometry.context, geometry.channels, geometry.height, geometry.width)
+    if torch.device(device).type == "meta":
+        return torch.empty(shape, device="meta", dtype=dtype)
+    return torch.rand(shape, generator=torch.Generator().manual_seed(0)).to(device, dtype)
+
+
+def _rollout_steps(geometry: Geometry, steps: int) -> tuple[int, int]:
+    """``(context length, horizon)`` of a rollout with ``steps`` recurrent steps (at least 1 each)."""
+    context = min(geometry.context, steps)
+    return context, steps - context + 1
+
+
+def _count(model: Predictor, geometry: Geometry, steps: int, device: str) -> dict[str, Any]:
+    context, horizon = _rollout_steps(geometry, steps)
+    x = _context(dataclasses.replace(geometry, context=context), 1, device)
+    census = OpCensus()
+    with FlopCounterMode(display=False) as counter, census, torch.no_grad():
+        model(x, horizon)
+    by_op = {str(op): n for op, n in counter.get_flop_counts().get("Global", {}).items()}
+    return {"flops": counter.get_total_flops(), "by_op": by_op, "elementwise": census.elementwise,
+            "skipped": dict(census.skipped)}
+
+
+def _codec_flops_per_step(model: Predictor, geometry: Geometry, device: str) -> int | None:
+    """FLOPs of one encode + one decode, or None for a predictor without a codec."""
+    codec = getattr(model, "codec", None)
+    if codec is None:
+        return None
+    from vpbench.predictor import Features
+
+    frame = _context(dataclasses.replace(geometry, context=1), 1, device)[:, 0]  # [1, C, H, W]
+    h, w = codec.latent_size(geometry.height, geometry.width)
+    hidden = torch.empty(1, codec.hidden_channels, h, w, device=device)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        codec.encode(frame)
+        codec.decode(Features.single(hidden))
+    return counter.get_total_flops()
+
+
+def torch_flops(model: Predictor, geometry: Geometry, device: str = "meta") -> dict[str, Any]:
+    """FLOPs of the inference path at batch 1, whole sample and per recurrent step (torch counter)."""
+    steps = geometry.context + geometry.horizon - 1
+    whole = _count(model, geometry, steps, device)
+    cumulative = [_count(model, geometry, k, device)["flops"] if k < steps else whole["flops"]
+                  for k in range(1, steps + 1)]
+    per_step = [cumulative[0]] + [b - a for a, b in zip(cumulative, cumulative[1:])]
+    conv = sum(n for op, n in whole["by_op"].items() if "convolution" in op)
+    codec = _codec_flops_per_step(model, geometry, device)
+    split = None if codec is None else {"codec": codec * steps // 2, "memory": (whole["flops"] - codec * steps) // 2}
+    return {
+        "counter": "torch.utils.flop_counter",
+        "steps": steps,
+        "macs_per_sample": whole["flops"] // 2,
+        "flops_per_sample": whole["flops"],
+        "macs_per_step": [f // 2 for f in per_step],
+        "macs_per_step_mean": whole["flops"] / 2 / steps,
+        "conv_macs_per_sample": conv // 2,
+        "macs_by_part": split,
+        "elementwise_flops_per_sample": whole["elementwise"],
+        "macs_by_op": {op: n // 2 for op, n in whole["by_op"].items()},
+        "skipped_ops": whole["skipped"],
+    }
+
+
+class _InferencePath(nn.Module):
+    """``model(context, horizon)`` with the horizon fixed: the form fvcore's tracer takes."""
+
+    def __init__(self, model: Predictor, horizon: int):
+        super().__init__()
+        self.model, self.horizon = model, horizon
+
+    def forward(self, context: torch.Tensor) -> torch.Tensor:
+        return self.model(context, self.horizon)
+
+
+def fvcore_flops(model: Predictor, geometry: Geometry, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """fvcore's count of the inference path at batch 1 (a real traced forward on ``device``)."""
+    x = _context(geometry, 1, device)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings about Python control flow and torch.jit deprecation
+        from fvcore.nn import FlopCountAnalysis
+
+        analysis = FlopCountAnalysis(_InferencePath(model, geometry.horizon).eval(), (x,))
+        analysis.unsupported_ops_warnings(False)
+        analysis.uncalled_modules_warnings(False)
+        total = analysis.total()
+        by_op = dict(analysis.by_operator())
+        unsupported = dict(analysis.unsupported_ops())
+    return {"counter": "fvcore", "macs_per_sample": int(total), "conv_macs_per_sample": int(by_op.get("conv", 0)),
+            "macs_by_op": {k: int(v) for k, v in by_op.items()}, "skipped_ops": unsupported}
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda max allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process peak RSS"
+
+
+def measure_latency(model: Predictor, geometry: Geometry, device: torch.device, batch: int, warmup: int,
+                    samples: int, precision: str = "fp32") -> dict[str, Any]:
+    """Median / IQR of ``samples`` synchronised inference forwards of ``batch`` clips, in ms."""
+    x = _context(geometry, batch, device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+    times = []
+    with torch.no_grad(), autocast:
+        for _ in range(warmup):
+            model(x, geometry.horizon)
+        _synchronize(device)
+        for _ in range(samples):
+            start = time.perf_counter()
+            model(x, geometry.horizon)
+            _synchronize(device)
+            times.append((time.perf_counter() - start) * 1e3)
+    q1, median, q3 = np.percentile(times, [25, 50, 75])
+    peak, peak_kind = _peak_memory_mb(device)
+    return {"batch": batch, "warmup": warmup, "samples_ms": times, "median_ms": float(median),
+            "iqr_ms": float(q3 - q1), "total_s": sum(times) / 1e3, "peak_memory_mb": peak, "peak_memory": peak_kind}
+
+
+def profile_model(build, geometry: Geometry, cfg: ProfileConfig, device: torch.device) -> dict[str, Any]:
+    """Everything :data:`CONVENTIONS` describes for the predictor ``build()`` makes; failures are recorded."""
+    result: dict[str, Any] = {"conventions": CONVENTIONS, "device": str(device), "precision": cfg.precision,
+                              "compile": cfg.compile, "torch": torch.__version__,
+                              "geometry": dataclasses.asdict(geometry)}
+    with torch.device("meta"):
+        meta_model = build().eval()
+    result["parameters"] = parameter_counts(meta_model)
+    result["flops"] = {}
+    if cfg.flops:
+        result["flops"]["torch"] = torch_flops(meta_model, geometry)
+    if not (cfg.fvcore or cfg.latency):
+        return result
+    torch.manual_seed(0)
+    model = build().to(device).eval()
+    if cfg.fvcore:
+        try:
+            result["flops"]["fvcore"] = fvcore_flops(model, geometry, device)
+        except Exception as exc:  # recorded: a counter's failure is a result, not a crash
+            result["flops"]["fvcore"] = {"error": f"{type(exc).__name__}: {exc}"}
+    if cfg.latency:
+        timed = torch.compile(model) if cfg.compile else model
+        result["latency"] = {}
+        for key, batch in (("batch_1", 1), ("throughput", cfg.throughput_batch)):
+            if batch < 1 or (key == "throughput" and batch == 1):
+                continue
+            try:
+                result["latency"][key] = measure_latency(timed, geometry, device, batch, cfg.warmup, cfg.samples,
+                                                         cfg.precision)
+            except torch.OutOfMemoryError as exc:
+                result["latency"][key] = {"batch": batch, "error": f"out of memory: {exc}".splitlines()[0]}
+    return result
+
+
+def profile_run(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
+    """The profile of a run's model at the run's geometry (and its paper-scale counts, on meta)."""
+    from vpbench import registry
+    from vpbench.config import RunSpec, resolve
+
+    geometry = cfg.data.geometry()
+    result = profile_model(lambda: registry.build(cfg.model, geometry), geometry, cfg.profile, device)
+    if cfg.scale != "paper":
+        try:
+            paper = resolve(RunSpec(cfg.sources["model"], cfg.sources["dataset"], cfg.sources["train"]), "paper")
+            paper_geometry = paper.data.geometry()
+            counts = ProfileConfig(flops=True, fvcore=False, latency=False)
+            result["paper_geometry"] = profile_model(lambda: registry.build(paper.model, paper_geometry),
+                                                     paper_geometry, counts, torch.device("meta"))
+        except Exception as exc:  # recorded: the run's own profile stands
+            result["paper_geometry"] = {"error": f"{type(exc).__name__}: {exc}"}
+    return result
