@@ -1,5 +1,8 @@
 """Tables from store records: one value matrix, three writers, N/A for what is missing."""
 
+import pandas as pd
+
+from vpbench.report.records import flatten
 from vpbench.report.tables import runs_table, to_csv, to_latex, to_markdown
 
 
@@ -11,14 +14,15 @@ def _record(label, lpips=True):
         metrics["lpips"] = {"per_step": [0.1, 0.2], "mean": 0.15, "per_clip": [[0.1, 0.2], [0.1, 0.2]]}
     else:
         metrics["lpips_unavailable"] = "no weights"
-    return {"run_id": f"{label:0>16}", "status": "complete", "model": label, "dataset": "moving_objects",
-            "scale": "smoke", "seed": 0, "label": label, "metrics": metrics,
-            "config": {"data": {"context": 4}, "sources": {"model": label}}}
+    config = {"data": {"context": 4, "horizon": 2, "height": 16, "width": 16}, "sources": {"model": label},
+              "train": {"loss": "mse"}, "task": "train"}
+    record = {"run_id": f"{label:0>16}", "status": "complete", "model": label, "dataset": "moving_objects",
+              "scale": "smoke", "seed": 0, "label": label, "metrics": metrics, "config": config}
+    return flatten(record, "test", 1, 0)
 
 
 def test_writers_share_one_matrix():
-    table = runs_table([_record("convlstm"), _record("copy_last", lpips=False),
-                        {**_record("failed"), "status": "failed"}])
+    table = runs_table(pd.DataFrame([_record("convlstm"), _record("copy_last", lpips=False)]))
     assert [row["label"] for row in table.rows] == ["convlstm", "copy_last"]
     markdown = to_markdown(table)
     assert "| convlstm | convlstm | moving_objects | smoke | 0 |" in markdown
@@ -30,6 +34,6 @@ def test_writers_share_one_matrix():
     assert latex.count(r"\\") == 3  # the header and two rows
     assert r"shown $\times 10^{-2}$" in latex
     csv = to_csv(table).splitlines()
-    assert csv[0].startswith("label,model,dataset,scale,seed,run_id,psnr@1,psnr@2,psnr@mean")
+    assert csv[0].startswith("label,model,dataset,scale,seed,run_id,psnr@1,psnr@2,psnr_mean")
     assert csv[1].split(",")[6:9] == ["20.0", "18.0", "19.0"]
     assert csv[2].endswith(",,,")  # missing LPIPS stays empty in CSV, never 0

@@ -43,10 +43,24 @@ def _parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="print the resolved config(s) and run ids; runs nothing")
     selection(config)
 
-    table = commands.add_parser("table", help="render stored results")
-    table.add_argument("--suite", help="only the runs of this suite")
+    table = commands.add_parser("table", help="render stored results (a suite in its paper layout)")
+    table.add_argument("--suite", help="a suite: its runs in the suite's layout (else every run, one row each)")
     table.add_argument("--format", choices=FORMATS, default="markdown")
+    table.add_argument("--paper", action="store_true", help="add the paper's published numbers beside ours")
     table.add_argument("--store", type=Path, default=DEFAULT_STORE)
+    table.add_argument("--from", dest="source", type=Path, help="read CSV exported by `vpbench export` instead")
+
+    plot = commands.add_parser("plot", help="draw a suite's plots (PNG and PDF)")
+    plot.add_argument("--suite", required=True)
+    plot.add_argument("--out", type=Path, required=True)
+    plot.add_argument("--store", type=Path, default=DEFAULT_STORE)
+    plot.add_argument("--from", dest="source", type=Path, help="read CSV exported by `vpbench export` instead")
+
+    export = commands.add_parser("export", help="write a suite's results as runs.csv and clips.csv")
+    export.add_argument("--suite", required=True)
+    export.add_argument("--out", type=Path, required=True)
+    export.add_argument("--store", type=Path, default=DEFAULT_STORE)
+    export.set_defaults(source=None)
 
     show = commands.add_parser("show", help="print one stored run")
     show.add_argument("run_id", help="a run id or a unique prefix")
@@ -120,15 +134,60 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_table(args: argparse.Namespace) -> int:
-    from vpbench.report.tables import WRITERS, runs_table
+def _suite_frames(args: argparse.Namespace):
+    """``(suite, runs, clips)`` from ``--from DIR`` (exported CSV) or from the store."""
+    from vpbench.report import records
     from vpbench.store import Store
+    from vpbench.suites import load_suite
 
+    suite = load_suite(args.suite)
+    if args.source is not None:
+        runs, clips = records.from_csv(args.source)
+        return suite, runs, clips
     if not args.store.is_file():
         raise VpbenchError(f"no results store at {args.store} (run `vpbench run` first or pass --store)")
-    records = Store(args.store).runs(suite=args.suite)
-    title = f"Suite {args.suite}" if args.suite else f"Runs in {args.store}"
-    sys.stdout.write(WRITERS[args.format](runs_table(records, title)))
+    runs, clips = records.from_store(Store(args.store), suite)
+    return suite, runs, clips
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from vpbench.report.tables import render, runs_table
+
+    if args.suite:
+        from vpbench.report.layouts import suite_tables
+
+        suite, runs, clips = _suite_frames(args)
+        tables = suite_tables(runs, clips, suite, paper=args.paper)
+    else:
+        import pandas as pd
+
+        from vpbench.report.records import flatten
+        from vpbench.store import Store
+
+        if not args.store.is_file():
+            raise VpbenchError(f"no results store at {args.store} (run `vpbench run` first or pass --store)")
+        records = Store(args.store).runs(status="complete")
+        runs = pd.DataFrame([flatten(r, "", 0, 0) for r in records])
+        tables = [runs_table(runs, f"Runs in {args.store}")]
+    sys.stdout.write(render(tables, args.format))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from vpbench.report.records import export
+
+    suite, runs, clips = _suite_frames(args)
+    for path in export(runs, clips, args.out):
+        print(path)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from vpbench.report.plots import suite_plots
+
+    suite, runs, clips = _suite_frames(args)
+    for path in suite_plots(runs, suite, args.out):
+        print(path)
     return 0
 
 
@@ -227,7 +286,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "profile": cmd_profile, "config": cmd_config, "table": cmd_table, "show": cmd_show, "models": cmd_models}
+COMMANDS = {"run": cmd_run, "profile": cmd_profile, "plot": cmd_plot, "export": cmd_export, "config": cmd_config, "table": cmd_table, "show": cmd_show, "models": cmd_models}
 
 
 def main(argv: list[str] | None = None) -> int:

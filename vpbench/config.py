@@ -154,6 +154,7 @@ class ProfileConfig:
     precision: Literal["fp32", "bf16"] = "fp32"
     compile: bool = False  # time torch.compile(model) instead of the eager model
     device: str = "auto"  # profile-only runs: the device timed (auto is fixed to a device before hashing)
+    max_latency_gmacs: float = 0.0  # skip timing a model whose sample costs more GMAC than this (0: never skip)
 
     def __post_init__(self):
         if self.samples < 1 or self.warmup < 0:

@@ -11,9 +11,9 @@ Conventions, recorded with every profile (:data:`CONVENTIONS`):
   runs where that forward fits. Neither counts elementwise work: a third counter adds every
   pointwise op (the gates' σ, tanh, ⊙, +) at one FLOP per output element, reported separately, and
   every other op with arithmetic but no formula is listed as skipped.
-* **Per step**: the rollout runs T_in + horizon - 1 recurrent steps; step k's cost is the cost of a
-  k-step rollout minus that of a (k-1)-step one, so steps whose cost grows (E3D-LSTM's recall) are
-  exact. ``per_step_mean`` = per sample / steps.
+* **Per step**: the rollout runs T_in + horizon - 1 recurrent steps; the counter's running total is
+  read each time the codec decodes a frame (the end of a step), so steps whose cost grows
+  (E3D-LSTM's recall) are exact. ``per_step_mean`` = per sample / steps.
 * **Latency**: ``warmup`` untimed forwards, then ``samples`` timed forwards at batch 1 and at a
   throughput batch, each closed by a device synchronisation; the median and interquartile range are
   reported with every sample kept. Peak memory: CUDA's max allocated bytes, or on the CPU the
@@ -23,6 +23,7 @@ Conventions, recorded with every profile (:data:`CONVENTIONS`):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import resource
 import time
 import warnings
@@ -45,7 +46,7 @@ CONVENTIONS = {
     "elementwise": "pointwise aten ops, 1 FLOP per output element, not in MACs",
     "batch": 1,
     "path": "inference: model(context, horizon), autoregressive, no grad",
-    "per_step": "k-step rollout minus (k-1)-step rollout; steps = context + horizon - 1",
+    "per_step": "running total at each decoded frame; steps = context + horizon - 1",
     "transposed_conv": "counted on the input size (both counters)",
     "latency": "median and IQR of synchronised samples after warm-up",
 }
@@ -94,23 +95,6 @@ def _context(geometry: Geometry, batch: int, device: torch.device | str, dtype=t
     return torch.rand(shape, generator=torch.Generator().manual_seed(0)).to(device, dtype)
 
 
-def _rollout_steps(geometry: Geometry, steps: int) -> tuple[int, int]:
-    """``(context length, horizon)`` of a rollout with ``steps`` recurrent steps (at least 1 each)."""
-    context = min(geometry.context, steps)
-    return context, steps - context + 1
-
-
-def _count(model: Predictor, geometry: Geometry, steps: int, device: str) -> dict[str, Any]:
-    context, horizon = _rollout_steps(geometry, steps)
-    x = _context(dataclasses.replace(geometry, context=context), 1, device)
-    census = OpCensus()
-    with FlopCounterMode(display=False) as counter, census, torch.no_grad():
-        model(x, horizon)
-    by_op = {str(op): n for op, n in counter.get_flop_counts().get("Global", {}).items()}
-    return {"flops": counter.get_total_flops(), "by_op": by_op, "elementwise": census.elementwise,
-            "skipped": dict(census.skipped)}
-
-
 def _codec_flops_per_step(model: Predictor, geometry: Geometry, device: str) -> int | None:
     """FLOPs of one encode + one decode, or None for a predictor without a codec."""
     codec = getattr(model, "codec", None)
@@ -130,25 +114,44 @@ def _codec_flops_per_step(model: Predictor, geometry: Geometry, device: str) -> 
 def torch_flops(model: Predictor, geometry: Geometry, device: str = "meta") -> dict[str, Any]:
     """FLOPs of the inference path at batch 1, whole sample and per recurrent step (torch counter)."""
     steps = geometry.context + geometry.horizon - 1
-    whole = _count(model, geometry, steps, device)
-    cumulative = [_count(model, geometry, k, device)["flops"] if k < steps else whole["flops"]
-                  for k in range(1, steps + 1)]
-    per_step = [cumulative[0]] + [b - a for a, b in zip(cumulative, cumulative[1:])]
-    conv = sum(n for op, n in whole["by_op"].items() if "convolution" in op)
-    codec = _codec_flops_per_step(model, geometry, device)
-    split = None if codec is None else {"codec": codec * steps // 2, "memory": (whole["flops"] - codec * steps) // 2}
+    x = _context(geometry, 1, device)
+    census = OpCensus()
+    marks: list[int] = []
+    codec = getattr(model, "codec", None)
+    with FlopCounterMode(display=False) as counter, census, torch.no_grad():
+        if codec is not None:  # read the running total at the end of every step
+            decode = codec.decode
+
+            def marked_decode(features):
+                frame = decode(features)
+                marks.append(counter.get_total_flops())
+                return frame
+
+            codec.decode = marked_decode
+        try:
+            model(x, geometry.horizon)
+        finally:
+            if codec is not None:
+                del codec.decode  # back to the class's method
+    total = counter.get_total_flops()
+    by_op = {str(op): n for op, n in counter.get_flop_counts().get("Global", {}).items()}
+    per_step = [b - a for a, b in zip([0] + marks, marks)] if len(marks) == steps else [total / steps] * steps
+    conv = sum(n for op, n in by_op.items() if "convolution" in op)
+    codec_flops = _codec_flops_per_step(model, geometry, device)
+    split = None if codec_flops is None else {"codec": codec_flops * steps // 2,
+                                              "memory": (total - codec_flops * steps) // 2}
     return {
         "counter": "torch.utils.flop_counter",
         "steps": steps,
-        "macs_per_sample": whole["flops"] // 2,
-        "flops_per_sample": whole["flops"],
-        "macs_per_step": [f // 2 for f in per_step],
-        "macs_per_step_mean": whole["flops"] / 2 / steps,
+        "macs_per_sample": total // 2,
+        "flops_per_sample": total,
+        "macs_per_step": [int(f // 2) for f in per_step],
+        "macs_per_step_mean": total / 2 / steps,
         "conv_macs_per_sample": conv // 2,
         "macs_by_part": split,
-        "elementwise_flops_per_sample": whole["elementwise"],
-        "macs_by_op": {op: n // 2 for op, n in whole["by_op"].items()},
-        "skipped_ops": whole["skipped"],
+        "elementwise_flops_per_sample": census.elementwise,
+        "macs_by_op": {op: n // 2 for op, n in by_op.items()},
+        "skipped_ops": dict(census.skipped),
     }
 
 
@@ -234,7 +237,12 @@ def profile_model(build, geometry: Geometry, cfg: ProfileConfig, device: torch.d
             result["flops"]["fvcore"] = fvcore_flops(model, geometry, device)
         except Exception as exc:  # recorded: a counter's failure is a result, not a crash
             result["flops"]["fvcore"] = {"error": f"{type(exc).__name__}: {exc}"}
-    if cfg.latency:
+    sample_gmacs = result["flops"].get("torch", {}).get("macs_per_sample", 0) / 1e9
+    if cfg.latency and cfg.max_latency_gmacs and sample_gmacs > cfg.max_latency_gmacs:
+        skipped = (f"not timed: {sample_gmacs:.0f} GMAC per sample exceeds profile.max_latency_gmacs = "
+                   f"{cfg.max_latency_gmacs:.0f}")
+        result["latency"] = {"batch_1": {"batch": 1, "error": skipped}}
+    elif cfg.latency:
         timed = torch.compile(model) if cfg.compile else model
         result["latency"] = {}
         for key, batch in (("batch_1", 1), ("throughput", cfg.throughput_batch)):
@@ -249,19 +257,27 @@ def profile_model(build, geometry: Geometry, cfg: ProfileConfig, device: torch.d
 
 
 def profile_run(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
-    """The profile of a run's model at the run's geometry (and its paper-scale counts, on meta)."""
+    """The profile of a run's model at the run's geometry, plus its counts at the paper geometry."""
     from vpbench import registry
-    from vpbench.config import RunSpec, resolve
 
     geometry = cfg.data.geometry()
     result = profile_model(lambda: registry.build(cfg.model, geometry), geometry, cfg.profile, device)
     if cfg.scale != "paper":
-        try:
-            paper = resolve(RunSpec(cfg.sources["model"], cfg.sources["dataset"], cfg.sources["train"]), "paper")
-            paper_geometry = paper.data.geometry()
-            counts = ProfileConfig(flops=True, fvcore=False, latency=False)
-            result["paper_geometry"] = profile_model(lambda: registry.build(paper.model, paper_geometry),
-                                                     paper_geometry, counts, torch.device("meta"))
-        except Exception as exc:  # recorded: the run's own profile stands
-            result["paper_geometry"] = {"error": f"{type(exc).__name__}: {exc}"}
+        result["paper_geometry"] = paper_geometry_counts(cfg.sources["model"], cfg.sources["dataset"],
+                                                         cfg.sources["train"])
     return result
+
+
+@functools.lru_cache(maxsize=64)
+def paper_geometry_counts(model: str, dataset: str, train: str) -> dict[str, Any]:
+    """Parameters and torch-counter MACs of a config at paper scale, on meta (cached: seeds share it)."""
+    from vpbench import registry
+    from vpbench.config import RunSpec, resolve
+
+    try:
+        paper = resolve(RunSpec(model, dataset, train), "paper")
+        geometry = paper.data.geometry()
+        counts = ProfileConfig(flops=True, fvcore=False, latency=False)
+        return profile_model(lambda: registry.build(paper.model, geometry), geometry, counts, torch.device("meta"))
+    except Exception as exc:  # recorded: the run's own profile stands
+        return {"error": f"{type(exc).__name__}: {exc}"}

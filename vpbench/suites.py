@@ -4,6 +4,8 @@
 
     name: smoke
     version: 1                     # printed by the tables
+    layout: runs                   # the table layout: runs | ablation | losses | leaderboard | profile
+    reference: RPM                 # the row label paired comparisons are made against (optional)
     description: ...
     train: default                 # configs/train/<train>.yaml
     datasets: [moving_objects]     # configs/datasets/*.yaml
@@ -26,7 +28,8 @@ from typing import Any
 from vpbench.config import Layer, RunConfig, RunSpec, find_config, load_yaml, resolve
 from vpbench.errors import ConfigError
 
-SUITE_KEYS = {"name", "version", "description", "train", "datasets", "models", "seeds", "set"}
+SUITE_KEYS = {"name", "version", "layout", "reference", "description", "train", "datasets", "models", "seeds", "set"}
+LAYOUTS = ("runs", "ablation", "losses", "leaderboard", "profile")
 
 
 @dataclass
@@ -47,6 +50,8 @@ class Suite:
     seeds: int
     overrides: dict[str, Any]
     path: Path
+    layout: str = "runs"
+    reference: str | None = None
 
 
 def load_suite(name: str) -> Suite:
@@ -68,11 +73,17 @@ def load_suite(name: str) -> Suite:
     seeds = body.get("seeds", 1)
     if not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"{path}: seeds: expected an integer >= 1, got {seeds!r}")
+    layout = body.get("layout", "runs")
+    if layout not in LAYOUTS:
+        raise ConfigError(f"{path}: layout: unknown layout {layout!r} (known: {', '.join(LAYOUTS)})")
+    reference = body.get("reference")
+    if reference is not None and reference not in [e.label for e in entries]:
+        raise ConfigError(f"{path}: reference: {reference!r} is not the label of a listed model")
     return Suite(
         name=body.get("name", path.stem), version=int(body.get("version", 1)),
-        description=body.get("description", ""), train=body.get("train", "default"),
+        description=" ".join(str(body.get("description", "")).split()), train=body.get("train", "default"),
         datasets=list(body.get("datasets") or ["moving_objects"]), models=entries, seeds=seeds,
-        overrides=body.get("set") or {}, path=path,
+        overrides=body.get("set") or {}, path=path, layout=layout, reference=reference,
     )
 
 

@@ -1,8 +1,10 @@
 """A table is a value matrix plus writers: Markdown, LaTeX (booktabs) and CSV from the same rows.
 
-Units and number formats live here and only here (:data:`FORMATS`). CSV keeps raw values at full
-precision with the unit in the header; Markdown and LaTeX print the formatted, scaled values. A
-missing value prints ``N/A``, never 0.
+Units and number formats live here and only here (:data:`FORMATS`). A cell holds a number, a
+:class:`~vpbench.report.stats.Estimate` (mean ± 95% CI) or a :class:`~vpbench.report.stats.Comparison`
+(paired difference ± CI, p). CSV keeps raw values at full precision (an interval's half-width and a
+p-value in their own columns); Markdown and LaTeX print the formatted, scaled values. A missing
+value prints ``N/A``, never 0.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vpbench.metrics import METRICS
+from vpbench.report.stats import Comparison, Estimate
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,16 @@ FORMATS = {
     "psnr": Format(1.0, 2, "dB", "dB"),
     "ssim": Format(1.0, 4, "", ""),
     "lpips": Format(100.0, 2, "×10⁻²", r"$\times 10^{-2}$"),
+    "paper": Format(1.0, 2, "", ""),  # published numbers, already in the paper's units
+    "mi": Format(1 / 2**20, 2, "Mi", "Mi"),  # parameters, binary millions
+    "m": Format(1e-6, 2, "M", "M"),  # parameters, decimal millions
+    "gimac": Format(1 / 2**30, 2, "GiMAC", "GiMAC"),
+    "gmac": Format(1e-9, 2, "GMAC", "GMAC"),
+    "gflop": Format(1e-9, 3, "GFLOP", "GFLOP"),
+    "ms": Format(1.0, 1, "ms", "ms"),
+    "s": Format(1.0, 2, "s", "s"),
+    "mib": Format(1.0, 0, "MiB", "MiB"),
+    "count": Format(1.0, 0, "", ""),
 }
 METRIC_LABELS = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS"}
 CONVENTIONS = ("PSNR per frame on [0,1] (predictions clipped); SSIM Gaussian σ=1.5, data range 1, channels "
@@ -55,41 +68,48 @@ def _arrow(metric: str) -> str:
     return "↑" if METRICS[metric].higher_is_better else "↓"
 
 
+def _number(value: float, fmt: Format, signed: bool = False) -> str:
+    return f"{value * fmt.scale:{'+' if signed else ''}.{fmt.digits}f}"
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _formatted(value: Any, metric: str | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _missing(value):
         return "N/A"
     if metric is None:
         return str(value)
     fmt = FORMATS[metric]
-    return f"{value * fmt.scale:.{fmt.digits}f}"
+    if isinstance(value, Estimate):
+        if value.half_width is None:
+            return _number(value.mean, fmt)
+        return f"{_number(value.mean, fmt)} ± {_number(value.half_width, fmt)}"
+    if isinstance(value, Comparison):
+        p = "p<0.001" if value.p_value < 0.001 else f"p={value.p_value:.3f}"
+        return f"{_number(value.difference, fmt, signed=True)} ± {_number(value.half_width, fmt)} ({p})"
+    return _number(value, fmt)
 
 
-def runs_table(records: list[dict[str, Any]], title: str = "Runs") -> Table:
-    """One row per complete run: label, model, dataset, seed, then each metric at every step and its mean."""
-    done = [r for r in records if r["status"] == "complete" and r.get("metrics")]
+def runs_table(runs, title: str = "Runs") -> Table:
+    """One row per run of a flat ``runs`` frame (:mod:`vpbench.report.records`): each metric per step and its mean.
+
+    Steps are headed by the frame index t when every run has the same context, else by +k.
+    """
+    runs = runs[runs["task"] == "train"] if "task" in runs else runs
     columns = [Column("label", "Run"), Column("model", "Model"), Column("dataset", "Dataset"),
                Column("scale", "Scale"), Column("seed", "Seed"), Column("run_id", "Run id")]
-    rows = []
-    step_labels: dict[int, int] = {}
-    for record in done:
-        metrics, config = record["metrics"], record["config"]
-        context = config["data"]["context"]
-        row = {"label": record.get("label") or config["sources"]["model"], "model": record["model"],
-               "dataset": record["dataset"], "scale": record["scale"], "seed": record["seed"],
-               "run_id": record["run_id"]}
-        for metric in METRICS:
-            values = metrics.get(metric)
-            for k, step in enumerate(metrics["steps"]):
-                step_labels[step] = context + step
-                row[f"{metric}@{step}"] = values["per_step"][k] if values else None
-            row[f"{metric}@mean"] = values["mean"] if values else None
-        rows.append(row)
+    contexts = set(runs["context"]) if len(runs) else set()
+    horizon = int(runs["horizon"].max()) if len(runs) else 0
     for metric in METRICS:
-        for step in sorted(step_labels):
-            columns.append(Column(f"{metric}@{step}", f"{METRIC_LABELS[metric]}{_arrow(metric)} t={step_labels[step]}", metric))
-        columns.append(Column(f"{metric}@mean", f"{METRIC_LABELS[metric]}{_arrow(metric)} mean", metric))
-    unavailable = sorted({r["metrics"].get("lpips_unavailable") for r in done} - {None})
-    notes = [f"LPIPS unavailable: {reason}" for reason in unavailable]
+        for step in range(1, horizon + 1):
+            where = f"t={int(next(iter(contexts))) + step}" if len(contexts) == 1 else f"+{step}"
+            columns.append(Column(f"{metric}@{step}", f"{METRIC_LABELS[metric]}{_arrow(metric)} {where}", metric))
+        columns.append(Column(f"{metric}_mean", f"{METRIC_LABELS[metric]}{_arrow(metric)} mean", metric))
+    rows = [{c.key: row.get(c.key) for c in columns} for row in runs.to_dict("records")]
+    reasons = sorted({r for r in runs.get("lpips_unavailable", []) if isinstance(r, str)})
+    notes = [f"LPIPS unavailable: {reason}" for reason in reasons]
     return Table(title, columns, rows, caption=CONVENTIONS, notes=notes)
 
 
@@ -116,7 +136,8 @@ def to_markdown(table: Table) -> str:
 _LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
                   "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
                   "↑": r"$\uparrow$", "↓": r"$\downarrow$", "σ": r"$\sigma$", "×": r"$\times$",
-                  "⁻": r"$^{-}$", "²": r"$^{2}$", "±": r"$\pm$"}
+                  "⁻": r"$^{-}$", "²": r"$^{2}$", "±": r"$\pm$", "θ": r"$\theta$", "τ": r"$\tau$",
+                  "Δ": r"$\Delta$", "→": r"$\rightarrow$", "·": r"$\cdot$", "≤": r"$\leq$"}
 
 
 def latex_escape(text: str) -> str:
@@ -139,14 +160,39 @@ def to_latex(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _raw(value: Any) -> list[Any]:
+    """A cell's raw CSV values: [value] or [mean, ci95] or [difference, ci95, p]."""
+    if isinstance(value, Estimate):
+        return [value.mean, "" if value.half_width is None else value.half_width]
+    if isinstance(value, Comparison):
+        return [value.difference, value.half_width, value.p_value]
+    return ["" if _missing(value) else value]
+
+
 def to_csv(table: Table) -> str:
-    """Raw values at full precision; metric headers carry the metric, step and raw unit."""
+    """Raw values at full precision; an interval adds ``<key>_ci95``, a comparison also ``<key>_p``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([c.key for c in table.columns])
+    header = []
+    for column in table.columns:
+        kinds = {type(row.get(column.key)) for row in table.rows}
+        extra = ["_ci95", "_p"] if Comparison in kinds else ["_ci95"] if Estimate in kinds else []
+        header.append((column, len(extra) + 1))
+    writer.writerow([c.key + suffix for c, width in header for suffix in ["", "_ci95", "_p"][:width]])
     for row in table.rows:
-        writer.writerow(["" if row.get(c.key) is None else row.get(c.key) for c in table.columns])
+        cells = []
+        for column, width in header:
+            raw = _raw(row.get(column.key))
+            cells += (raw + [""] * width)[:width]
+        writer.writerow(cells)
     return buffer.getvalue()
+
+
+def render(tables: list[Table], fmt: str) -> str:
+    """Several tables in one format, one after another; CSV blocks are headed by ``# <title>`` lines."""
+    if fmt == "csv" and len(tables) > 1:
+        return "\n".join(f"# {table.title}\n{to_csv(table)}" for table in tables)
+    return "\n".join(WRITERS[fmt](table) for table in tables)
 
 
 WRITERS = {"markdown": to_markdown, "latex": to_latex, "csv": to_csv}

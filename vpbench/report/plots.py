@@ -1,0 +1,171 @@
+"""Plots of a suite from its ``runs`` frame, seaborn-styled, each written as PNG and PDF.
+
+* ``curves_<dataset>``: PSNR, SSIM and LPIPS per predicted frame, mean over seeds with a 95% band.
+* ``cost_<dataset>``: mean PSNR against MACs per sample and against batch-1 latency, both at the
+  run's geometry and on the run's device; the Pareto front (no other model is cheaper and better) is
+  drawn and its points ringed.
+* ``bars_<dataset>``: PSNR and LPIPS per row with 95% intervals (ablation and losses suites).
+* ``profile_<dataset>``: MACs per step and batch-1 latency per model (profile suite, log scale).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from vpbench.metrics import METRICS  # noqa: E402
+from vpbench.report.layouts import row_labels  # noqa: E402
+from vpbench.report.stats import mean_ci  # noqa: E402
+from vpbench.report.tables import FORMATS, METRIC_LABELS  # noqa: E402
+from vpbench.suites import Suite  # noqa: E402
+
+
+def _save(figure: plt.Figure, out: Path, stem: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
+    figure.savefig(paths[0], dpi=150, bbox_inches="tight", metadata={"Software": None})
+    figure.savefig(paths[1], bbox_inches="tight", metadata={"CreationDate": None, "Creator": None, "Producer": None})
+    plt.close(figure)
+    return paths
+
+
+def _unit(metric: str) -> str:
+    fmt = FORMATS[metric]
+    return f"{METRIC_LABELS[metric]} ({fmt.unit})" if fmt.unit else METRIC_LABELS[metric]
+
+
+def pareto_front(costs: np.ndarray, quality: np.ndarray) -> np.ndarray:
+    """Indices of the points no other point beats on both lower cost and higher quality, by cost."""
+    order = np.argsort(costs, kind="stable")
+    front, best = [], -np.inf
+    for index in order:
+        if quality[index] > best:
+            front.append(index)
+            best = quality[index]
+    return np.asarray(front, dtype=int)
+
+
+def curves(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> list[Path]:
+    subset = runs[(runs["dataset"] == dataset) & (runs["task"] == "train")]
+    context, horizon = int(subset["context"].iloc[0]), int(subset["horizon"].iloc[0])
+    figure, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.6))
+    palette = sns.color_palette("tab10", n_colors=max(3, len(row_labels(subset, suite))))
+    for colour, label in zip(palette, row_labels(subset, suite)):
+        group = subset[subset["label"] == label]
+        for axis, metric in zip(axes, METRICS):
+            scale = FORMATS[metric].scale
+            estimates = [mean_ci(group.get(f"{metric}@{k}", [])) for k in range(1, horizon + 1)]
+            if any(e is None for e in estimates):
+                continue
+            t = np.arange(context + 1, context + horizon + 1)
+            mean = np.array([e.mean for e in estimates]) * scale
+            half = np.array([e.half_width or 0.0 for e in estimates]) * scale
+            axis.plot(t, mean, marker="o", markersize=3, color=colour, label=label)
+            axis.fill_between(t, mean - half, mean + half, color=colour, alpha=0.15, linewidth=0)
+    for axis, metric in zip(axes, METRICS):
+        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        axis.set_xlabel("frame t")
+        axis.set_ylabel(_unit(metric) + (" ↑" if METRICS[metric].higher_is_better else " ↓"))
+    axes[-1].legend(fontsize=7, loc="best")
+    seeds = subset["seed"].nunique()
+    figure.suptitle(f"{suite.name}: {dataset}, mean over {seeds} seed(s), 95% bands", fontsize=10)
+    return _save(figure, out, f"curves_{dataset}")
+
+
+def cost(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> list[Path]:
+    subset = runs[(runs["dataset"] == dataset) & (runs["task"] == "train")]
+    points = []
+    for label in row_labels(subset, suite):
+        group = subset[subset["label"] == label]
+        quality = mean_ci(group["psnr_mean"])
+        if quality is None:
+            continue
+        points.append((label, group["macs_per_sample"].mean(), group["latency_b1_median_ms"].mean(), quality))
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, index, xlabel in ((axes[0], 1, "MACs per sample (G, batch 1, run geometry)"),
+                                (axes[1], 2, "latency, batch 1, median (ms)")):
+        usable = [p for p in points if np.isfinite(p[index]) and p[index] > 0]
+        if not usable:
+            axis.set_axis_off()
+            continue
+        x = np.array([p[index] for p in usable]) / (1e9 if index == 1 else 1.0)
+        y = np.array([p[3].mean for p in usable])
+        err = np.array([p[3].half_width or 0.0 for p in usable])
+        axis.errorbar(x, y, yerr=err, fmt="o", color="tab:blue", ecolor="tab:gray", capsize=2)
+        for (label, *_), xi, yi in zip(usable, x, y):
+            axis.annotate(label, (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        front = pareto_front(x, y)
+        axis.plot(x[front], y[front], "-", color="tab:red", linewidth=1, label="Pareto front")
+        axis.scatter(x[front], y[front], s=80, facecolors="none", edgecolors="tab:red")
+        axis.set_xscale("log")
+        axis.set_xlabel(xlabel)
+        axis.set_ylabel("PSNR (dB), mean over the horizon ↑")
+        axis.legend(fontsize=7)
+    figure.suptitle(f"{suite.name}: quality against cost on {dataset}", fontsize=10)
+    return _save(figure, out, f"cost_{dataset}")
+
+
+def bars(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> list[Path]:
+    subset = runs[(runs["dataset"] == dataset) & (runs["task"] == "train")]
+    labels = row_labels(subset, suite)
+    figure, axes = plt.subplots(1, 2, figsize=(11, 0.45 * len(labels) + 1.5))
+    for axis, metric in zip(axes, ("psnr", "lpips")):
+        scale = FORMATS[metric].scale
+        estimates = [mean_ci(subset[subset["label"] == label][f"{metric}_mean"]) for label in labels]
+        shown = [(label, e) for label, e in zip(labels, estimates) if e is not None]
+        y = np.arange(len(shown))
+        axis.barh(y, [e.mean * scale for _, e in shown], xerr=[(e.half_width or 0) * scale for _, e in shown],
+                  color=sns.color_palette("crest", len(shown)), capsize=3)
+        axis.set_yticks(y, [label for label, _ in shown])
+        axis.invert_yaxis()
+        axis.set_xlabel(_unit(metric) + (" ↑" if METRICS[metric].higher_is_better else " ↓"))
+        low = min((e.mean - (e.half_width or 0)) * scale for _, e in shown)
+        high = max((e.mean + (e.half_width or 0)) * scale for _, e in shown)
+        axis.set_xlim(low - 0.1 * (high - low + 1e-9), high + 0.1 * (high - low + 1e-9))
+    figure.suptitle(f"{suite.name}: {dataset}, mean ± 95% CI over {subset['seed'].nunique()} seed(s)", fontsize=10)
+    return _save(figure, out, f"bars_{dataset}")
+
+
+def profile_bars(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> list[Path]:
+    subset = runs[runs["dataset"] == dataset]
+    labels = [label for label in row_labels(subset, suite)]
+    first = subset.groupby("label").first()
+    figure, axes = plt.subplots(1, 2, figsize=(11, 0.4 * len(labels) + 1.5))
+    for axis, column, scale, xlabel in ((axes[0], "macs_per_step_mean", 1e-9, "MACs per recurrent step (G)"),
+                                        (axes[1], "latency_b1_median_ms", 1.0, "latency, batch 1, median (ms)")):
+        values = [first.loc[label, column] if label in first.index else np.nan for label in labels]
+        shown = [(label, v * scale) for label, v in zip(labels, values) if np.isfinite(v) and v > 0]
+        y = np.arange(len(shown))
+        axis.barh(y, [v for _, v in shown], color=sns.color_palette("flare", max(1, len(shown))))
+        axis.set_yticks(y, [label for label, _ in shown])
+        axis.invert_yaxis()
+        axis.set_xscale("log")
+        axis.set_xlabel(xlabel)
+    height, width = int(first["height"].iloc[0]), int(first["width"].iloc[0])
+    figure.suptitle(f"{suite.name}: cost at {height}x{width} ({dataset}), batch 1", fontsize=10)
+    return _save(figure, out, f"profile_{dataset}")
+
+
+def suite_plots(runs: pd.DataFrame, suite: Suite, out: Path) -> list[Path]:
+    """Every plot of the suite's layout, for every data set with results."""
+    sns.set_theme(style="whitegrid", context="paper")
+    paths: list[Path] = []
+    for dataset in suite.datasets:
+        if runs.empty or not (runs["dataset"] == dataset).any():
+            continue
+        if suite.layout == "profile":
+            paths += profile_bars(runs, suite, dataset, out)
+            continue
+        paths += curves(runs, suite, dataset, out)
+        if suite.layout in ("ablation", "leaderboard", "runs"):
+            paths += cost(runs, suite, dataset, out)
+        if suite.layout in ("ablation", "losses"):
+            paths += bars(runs, suite, dataset, out)
+    return paths

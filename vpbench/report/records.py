@@ -1,0 +1,124 @@
+"""The flat form every table and plot reads: one row per run (``runs.csv``) and one row per test clip
+(``clips.csv``), built from the store or read back from CSV exported into ``leaderboards/``.
+
+``runs`` columns (one row per run, in suite order; empty where a value is absent):
+
+* identity: ``suite, suite_version, order, label, run_id, model, config, dataset, scale, seed, task, loss,
+  context, horizon, height, width, status, wall_s``
+* metrics (means over test clips): ``<metric>@<step>`` for steps 1..horizon and ``<metric>_mean``, for
+  psnr, ssim and lpips; ``lpips_unavailable`` gives the reason when LPIPS could not be computed
+* profile at the run's geometry: ``params, params_without_norm, macs_per_sample, macs_per_step_mean,
+  flops_per_sample, elementwise_flops_per_sample, conv_macs_torch, conv_macs_fvcore, fvcore_macs_per_sample,
+  latency_b1_median_ms, latency_b1_iqr_ms, latency_b1_samples, latency_b1_total_s, latency_tp_batch,
+  latency_tp_median_ms, latency_tp_iqr_ms, peak_memory_mb, profile_device, profile_note``
+* counted at the paper geometry (meta device): ``paper_params_without_norm, paper_macs_per_step_mean,
+  paper_macs_per_sample, paper_height, paper_width``
+
+``clips`` columns: ``run_id, clip, psnr, ssim, lpips`` (each clip's mean over the horizon).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from vpbench.metrics import METRICS
+
+RUNS_CSV, CLIPS_CSV = "runs.csv", "clips.csv"
+
+
+def _latency(profile: dict, key: str) -> dict:
+    return (profile.get("latency") or {}).get(key) or {}
+
+
+def flatten(record: dict[str, Any], suite: str, version: int, order: int) -> dict[str, Any]:
+    """One store record -> one ``runs`` row."""
+    config, metrics, profile = record["config"], record.get("metrics") or {}, record.get("profile") or {}
+    data = config["data"]
+    row: dict[str, Any] = {
+        "suite": suite, "suite_version": version, "order": order,
+        "label": record.get("label") or config["sources"]["model"], "run_id": record["run_id"],
+        "model": record["model"], "config": config["sources"]["model"], "dataset": record["dataset"],
+        "scale": record["scale"], "seed": record["seed"], "task": config.get("task", "train"),
+        "loss": config["train"]["loss"], "context": data["context"], "horizon": data["horizon"],
+        "height": data["height"], "width": data["width"], "status": record["status"], "wall_s": record.get("wall_s"),
+    }
+    for metric in METRICS:
+        values = metrics.get(metric)
+        for step in range(1, data["horizon"] + 1):
+            row[f"{metric}@{step}"] = values["per_step"][step - 1] if values else None
+        row[f"{metric}_mean"] = values["mean"] if values else None
+    row["lpips_unavailable"] = metrics.get("lpips_unavailable")
+
+    parameters = profile.get("parameters") or {}
+    flops = profile.get("flops") or {}
+    torch_count, fvcore = flops.get("torch") or {}, flops.get("fvcore") or {}
+    b1, tp = _latency(profile, "batch_1"), _latency(profile, "throughput")
+    row.update({
+        "params": parameters.get("params"), "params_without_norm": parameters.get("params_without_norm"),
+        "macs_per_sample": torch_count.get("macs_per_sample"), "macs_per_step_mean": torch_count.get("macs_per_step_mean"),
+        "flops_per_sample": torch_count.get("flops_per_sample"),
+        "elementwise_flops_per_sample": torch_count.get("elementwise_flops_per_sample"),
+        "conv_macs_torch": torch_count.get("conv_macs_per_sample"), "conv_macs_fvcore": fvcore.get("conv_macs_per_sample"),
+        "fvcore_macs_per_sample": fvcore.get("macs_per_sample"),
+        "latency_b1_median_ms": b1.get("median_ms"), "latency_b1_iqr_ms": b1.get("iqr_ms"),
+        "latency_b1_samples": len(b1["samples_ms"]) if "samples_ms" in b1 else None,
+        "latency_b1_total_s": b1.get("total_s"), "latency_tp_batch": tp.get("batch"),
+        "latency_tp_median_ms": tp.get("median_ms"), "latency_tp_iqr_ms": tp.get("iqr_ms"),
+        "peak_memory_mb": b1.get("peak_memory_mb"), "profile_device": profile.get("device"),
+        "profile_note": b1.get("error") or fvcore.get("error"),
+    })
+    paper = profile.get("paper_geometry") or (profile if record["scale"] == "paper" else {})
+    paper_torch = (paper.get("flops") or {}).get("torch") or {}
+    row.update({
+        "paper_params_without_norm": (paper.get("parameters") or {}).get("params_without_norm"),
+        "paper_macs_per_step_mean": paper_torch.get("macs_per_step_mean"),
+        "paper_macs_per_sample": paper_torch.get("macs_per_sample"),
+        "paper_height": (paper.get("geometry") or {}).get("height"),
+        "paper_width": (paper.get("geometry") or {}).get("width"),
+    })
+    return row
+
+
+def clip_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """One store record -> its ``clips`` rows (each clip's mean over the horizon)."""
+    metrics = record.get("metrics") or {}
+    per_metric = {m: metrics[m]["per_clip"] for m in METRICS if m in metrics}
+    if not per_metric:
+        return []
+    clips = len(next(iter(per_metric.values())))
+    return [{"run_id": record["run_id"], "clip": i,
+             **{m: sum(values[i]) / len(values[i]) for m, values in per_metric.items()}} for i in range(clips)]
+
+
+def from_store(store, suite) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(runs, clips)`` of a suite's complete runs, ordered as the suite lists them (label, then seed)."""
+    records = store.runs(suite=suite.name, status="complete")
+    order = {entry.label: i for i, entry in enumerate(suite.models)}
+    rows = [flatten(r, suite.name, suite.version, order.get(r["label"], len(order))) for r in records]
+    runs = pd.DataFrame(rows)
+    if not runs.empty:
+        dataset_order = {d: i for i, d in enumerate(suite.datasets)}
+        runs["_dataset"] = runs["dataset"].map(dataset_order)
+        runs = runs.sort_values(["_dataset", "order", "seed", "run_id"]).drop(columns="_dataset").reset_index(drop=True)
+    clips = pd.DataFrame([row for r in records for row in clip_rows(r)], columns=["run_id", "clip", *METRICS])
+    return runs, clips
+
+
+def export(runs: pd.DataFrame, clips: pd.DataFrame, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / RUNS_CSV, out / CLIPS_CSV]
+    runs.to_csv(paths[0], index=False)
+    clips.to_csv(paths[1], index=False)
+    return paths
+
+
+def from_csv(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from vpbench.errors import VpbenchError
+
+    for name in (RUNS_CSV, CLIPS_CSV):
+        if not (folder / name).is_file():
+            raise VpbenchError(f"{folder / name} not found (write it with `vpbench export`)")
+    return pd.read_csv(folder / RUNS_CSV), pd.read_csv(folder / CLIPS_CSV)
