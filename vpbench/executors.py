@@ -112,6 +112,11 @@ class InProcessExecutor:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return Outcome(run_id, label, "busy", "running in another process")
+            record = self.store.get(run_id)
+            if record is not None and record["status"] == "complete":  # finished by another process meanwhile
+                if suite:
+                    self.store.add_to_suite(suite, run_id, label)
+                return Outcome(run_id, label, "skipped")
             (run_dir / "config.yaml").write_text(cfg.to_yaml())
             self.store.start(run_id, cfg.to_dict(), run_dir)
             if suite:

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Renders every table and plot in leaderboards/ from the committed CSV (no store, no training).
+set -euo pipefail
+VPBENCH=${VPBENCH:-.venv/bin/vpbench}
+for suite in ablation losses leaderboard profile smoke; do
+    dir="leaderboards/$suite"
+    [ -f "$dir/runs.csv" ] || continue
+    "$VPBENCH" table --suite "$suite" --from "$dir" --paper --format markdown > "$dir/table.md"
+    "$VPBENCH" table --suite "$suite" --from "$dir" --paper --format latex > "$dir/table.tex"
+    "$VPBENCH" table --suite "$suite" --from "$dir" --paper --format csv > "$dir/table.csv"
+    "$VPBENCH" plot --suite "$suite" --from "$dir" --out "$dir/plots" > /dev/null
+done
