@@ -98,7 +98,7 @@ class PredRNNMemory(Memory):
             h, c, m, delta_c, delta_m = cell(x, state["h"][layer], state["c"][layer], m)
             hs.append(h)
             cs.append(c)
-            if self.adapter is not None:
+            if self.adapter is not None and torch.is_grad_enabled():  # a training loss: not on the inference path
                 decouple.append(decoupling_loss(self.adapter, delta_c, delta_m))
             x = h
         loss = torch.stack(decouple).mean() if decouple else None

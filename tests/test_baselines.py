@@ -119,6 +119,9 @@ def test_predrnn_v2_adds_the_decoupling_loss():
     plain, _ = build_smoke("predrnn")
     plain.rollout(clip[:, :config.data.context], config.data.horizon)
     assert plain.auxiliary_loss() is None
+    with torch.no_grad():  # inference does not compute it
+        model.rollout(clip[:, :config.data.context], config.data.horizon)
+    assert model.auxiliary_loss() is None
 
 
 def test_copy_last_repeats_the_last_context_frame():

@@ -98,3 +98,19 @@ def test_baselines_suite_runs_all_seven_models(tmp_path, cli_env):
 
     labels = {r["label"] for r in Store(store).runs(suite="baselines", status="complete")}
     assert labels == {"convlstm", "predrnn", "predrnnpp", "e3dlstm", "crevnet", "motionrnn", "copy_last"}
+
+
+def test_profile_strpm_at_4k_on_the_cpu_prints_counts_and_latency(tmp_path, cli_env):
+    # one warm-up-free sample keeps the test short; the 4K forward needs about 3 GiB, not 24
+    result = vpbench("profile", "--model", "strpm", "--geometry", "sjtu4k", "--samples", "1", "--warmup", "0",
+                     "--store", str(tmp_path / "results.sqlite"), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "strpm at 2176x3840 (p 8, sr 16" in out and "parameters: " in out
+    assert "per sample" in out and "per step mean" in out and "FLOPs = 2 x MACs" in out
+    assert "latency batch_1 (batch 1): median" in out
+    from vpbench.store import Store
+
+    (record,) = Store(tmp_path / "results.sqlite").runs()
+    assert record["config"]["task"] == "profile" and record["metrics"] is None
+    assert record["profile"]["conventions"]["batch"] == 1 and record["profile"]["device"] == "cpu"

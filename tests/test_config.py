@@ -1,12 +1,14 @@
 """Config resolution: precedence, strict validation with the file and key in the error, stable hashes."""
 
+from pathlib import Path
+
 import pytest
 
 from vpbench.config import Layer, RunSpec, load_run_file, parse_overrides, resolve
 from vpbench.errors import ConfigError
 from vpbench.suites import expand, load_suite
 
-FIXTURES = __import__("pathlib").Path(__file__).parent / "data" / "configs"
+FIXTURES = Path(__file__).parent / "data" / "configs"
 
 
 def test_layers_apply_in_order_defaults_file_scale_overrides_cli():

@@ -17,7 +17,8 @@ Conventions, recorded with every profile (:data:`CONVENTIONS`):
 * **Latency**: ``warmup`` untimed forwards, then ``samples`` timed forwards at batch 1 and at a
   throughput batch, each closed by a device synchronisation; the median and interquartile range are
   reported with every sample kept. Peak memory: CUDA's max allocated bytes, or on the CPU the
-  process's peak resident set (a high-water mark of the whole process).
+  process's peak resident set during the timed forwards (Linux's VmHWM, reset before timing through
+  /proc/self/clear_refs; it includes the process's own baseline, e.g. the loaded libraries).
 """
 
 from __future__ import annotations
@@ -188,18 +189,35 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
+def _reset_peak_memory(device: torch.device) -> bool:
+    """Reset the peak-memory counter; False where the CPU's high-water mark cannot be reset."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return True
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")  # resets VmHWM to the current RSS
+        return True
+    except OSError:
+        return False
+
+
+def _peak_memory_mb(device: torch.device, reset: bool) -> tuple[float, str]:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20, "cuda max allocated"
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process peak RSS"
+    if reset:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024, "process peak RSS during the timed forwards"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process peak RSS over its lifetime"
 
 
 def measure_latency(model: Predictor, geometry: Geometry, device: torch.device, batch: int, warmup: int,
                     samples: int, precision: str = "fp32") -> dict[str, Any]:
     """Median / IQR of ``samples`` synchronised inference forwards of ``batch`` clips, in ms."""
     x = _context(geometry, batch, device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    reset = _reset_peak_memory(device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
     times = []
     with torch.no_grad(), autocast:
@@ -212,7 +230,7 @@ def measure_latency(model: Predictor, geometry: Geometry, device: torch.device, 
             _synchronize(device)
             times.append((time.perf_counter() - start) * 1e3)
     q1, median, q3 = np.percentile(times, [25, 50, 75])
-    peak, peak_kind = _peak_memory_mb(device)
+    peak, peak_kind = _peak_memory_mb(device, reset)
     return {"batch": batch, "warmup": warmup, "samples_ms": times, "median_ms": float(median),
             "iqr_ms": float(q3 - q1), "total_s": sum(times) / 1e3, "peak_memory_mb": peak, "peak_memory": peak_kind}
 
@@ -220,7 +238,7 @@ def measure_latency(model: Predictor, geometry: Geometry, device: torch.device, 
 def profile_model(build, geometry: Geometry, cfg: ProfileConfig, device: torch.device) -> dict[str, Any]:
     """Everything :data:`CONVENTIONS` describes for the predictor ``build()`` makes; failures are recorded."""
     result: dict[str, Any] = {"conventions": CONVENTIONS, "device": str(device), "precision": cfg.precision,
-                              "compile": cfg.compile, "torch": torch.__version__,
+                              "compile": cfg.compile, "torch": torch.__version__, "threads": torch.get_num_threads(),
                               "geometry": dataclasses.asdict(geometry)}
     with torch.device("meta"):
         meta_model = build().eval()

@@ -233,7 +233,8 @@ def profile(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) 
         note = (f"Profile-only runs (no training) on {device}: batch 1, inference path; MACs by "
                 "torch.utils.flop_counter on the meta device (M = 10^6, Mi = 2^20, GMAC = 10^9, GiMAC = 2^30); "
                 "elementwise FLOPs (gates) are counted apart from MACs; latency is the median (and IQR) of the "
-                "timed samples after warm-up, peak memory the process's peak RSS on the CPU.")
+                "timed samples after warm-up; peak memory: on the CPU the process's peak RSS during the timed "
+                "forwards (its baseline included), on a GPU the allocator's peak.")
         if paper:
             note += (" Paper columns: Table 3 (Human3.6M geometry) and Table 2 (SJTU4K, seconds for 10 samples on the "
                      "authors' GPU).")

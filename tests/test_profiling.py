@@ -1,0 +1,84 @@
+"""The profiler: FLOPs pinned to hand arithmetic, the two counters agreeing on every model, per-step
+counts, and the paper geometries counted on the meta device."""
+
+import pytest
+import torch
+
+from vpbench import registry
+from vpbench.config import ProfileConfig, RunSpec, resolve
+from vpbench.predictor import Geometry
+from vpbench.profiling import fvcore_flops, profile_model, torch_flops
+
+MODELS = [name for name in registry.names() if name != "copy_last"]
+
+
+def _smoke(name: str, **overrides):
+    config = resolve(RunSpec(name), "smoke", overrides or None)
+    torch.manual_seed(0)
+    return registry.build(config.model, config.data.geometry()).eval(), config.data.geometry()
+
+
+def test_small_convlstm_flops_equal_the_hand_count():
+    geometry = Geometry(channels=3, height=16, width=16, context=2, horizon=2, patch=2, stride_ratio=2)
+    config = resolve(RunSpec("convlstm"), "smoke", {"model": {"hidden": 8, "layers": 1, "kernel": 3}})
+    model = registry.build(config.model, geometry).eval()
+    # Per step (MACs): encoder 1x1 conv 12->8 on 8x8 = 12·8·64 = 6,144; 3x3 stride-2 conv 8->8 out 4x4 =
+    # 8·8·9·16 = 9,216; ConvLSTM conv_x and conv_h 8->32 3x3 on 4x4 = 2 · 8·32·9·16 = 73,728;
+    # decoder 3x3 transposed conv 8->8 counted on its 4x4 input = 9,216; 1x1 conv 8->12 on 8x8 = 6,144.
+    per_step = 6_144 + 9_216 + 73_728 + 9_216 + 6_144  # = 104,448
+    counts = torch_flops(model, geometry, device="cpu")
+    assert counts["steps"] == 3  # context 2 + horizon 2 - 1
+    assert counts["macs_per_step"] == [per_step] * 3
+    assert counts["macs_per_sample"] == 3 * per_step and counts["flops_per_sample"] == 6 * per_step
+    assert fvcore_flops(model, geometry)["conv_macs_per_sample"] == 3 * per_step
+    # the gates' σ, tanh, ⊙ and + run on 4x4x8 maps: counted apart, never zero
+    assert counts["elementwise_flops_per_sample"] > 0
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_fvcore_and_the_torch_counter_agree_on_convolution_macs(name):
+    model, geometry = _smoke(name)
+    ours = torch_flops(model, geometry, device="cpu")["conv_macs_per_sample"]
+    theirs = fvcore_flops(model, geometry)["conv_macs_per_sample"]
+    assert ours > 0 and theirs == pytest.approx(ours, rel=0.01)
+
+
+def test_e3d_steps_grow_with_the_recall_history_then_settle():
+    model, geometry = _smoke("e3dlstm", model={"history": 3})
+    steps = torch_flops(model, geometry, device="cpu")["macs_per_step"]
+    assert steps[0] < steps[1] < steps[2] and steps[2] == steps[3] == steps[-1]
+
+
+def test_skipped_ops_and_the_codec_memory_split_are_recorded():
+    model, geometry = _smoke("strpm")
+    counts = torch_flops(model, geometry, device="cpu")
+    assert "aten.native_layer_norm" in counts["skipped_ops"]
+    assert counts["macs_by_part"]["codec"] + counts["macs_by_part"]["memory"] == counts["macs_per_sample"]
+
+
+def test_paper_geometries_are_counted_on_meta_without_memory():
+    config = resolve(RunSpec("strpm", "geometry_sjtu4k"), "paper")
+    geometry = config.data.geometry()
+    profile = profile_model(lambda: registry.build(config.model, geometry), geometry,
+                            ProfileConfig(fvcore=False, latency=False), torch.device("cpu"))
+    counts = profile["flops"]["torch"]
+    # strpm-spec.md §6.1 (fvcore, conv only): 124.33 GMAC per step for the official model at SJTU4K
+    assert counts["macs_per_step_mean"] / 1e9 == pytest.approx(124.33, rel=0.01)
+    assert profile["parameters"]["params_without_norm"] > 100e6
+    assert "latency" not in profile
+
+
+def test_latency_records_median_iqr_and_every_sample():
+    config = resolve(RunSpec("convlstm"), "smoke")
+    geometry = config.data.geometry()
+
+    def build():
+        return registry.build(config.model, geometry)
+
+    profile = profile_model(build, geometry, ProfileConfig(fvcore=False, warmup=1, samples=4, throughput_batch=2),
+                            torch.device("cpu"))
+    b1, tp = profile["latency"]["batch_1"], profile["latency"]["throughput"]
+    assert len(b1["samples_ms"]) == 4 and b1["median_ms"] > 0 and b1["iqr_ms"] >= 0 and tp["batch"] == 2
+    assert profile["conventions"]["batch"] == 1 and profile["device"] == "cpu"
+    capped = profile_model(build, geometry, ProfileConfig(fvcore=False, max_latency_gmacs=1e-6), torch.device("cpu"))
+    assert capped["latency"]["batch_1"]["error"].startswith("not timed:")

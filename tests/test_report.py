@@ -1,0 +1,111 @@
+"""Tables and plots: statistics against scipy, the paper layouts, LaTeX that compiles, and the committed
+leaderboards regenerating from their CSV."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from scipy import stats
+
+from conftest import REPO, vpbench_command
+from vpbench.cli import main
+from vpbench.report.layouts import suite_tables
+from vpbench.report.records import from_csv
+from vpbench.report.stats import mean_ci, paired_difference
+from vpbench.report.tables import to_latex, to_markdown
+from vpbench.suites import load_suite
+
+LEADERBOARDS = REPO / "leaderboards"
+SUITES = [p.name for p in sorted(LEADERBOARDS.iterdir()) if (p / "runs.csv").is_file()] if LEADERBOARDS.is_dir() else []
+
+
+def test_mean_ci_is_the_student_t_interval():
+    values = [30.1, 31.0, 30.4]
+    estimate = mean_ci(values)
+    low, high = stats.t.interval(0.95, 2, loc=np.mean(values), scale=stats.sem(values))
+    assert estimate.mean == pytest.approx(np.mean(values)) and estimate.half_width == pytest.approx((high - low) / 2)
+    assert mean_ci([5.0]).half_width is None and mean_ci([]) is None and mean_ci([float("nan"), 2.0]).n == 1
+
+
+def test_paired_difference_uses_shared_seeds_and_clips():
+    rng = np.random.default_rng(0)
+    base = {s: rng.normal(20, 1, 50) for s in range(3)}
+    better = {s: v + 0.5 + rng.normal(0, 0.1, 50) for s, v in base.items()}
+    comparison = paired_difference(better, {**base, 7: np.zeros(50)})
+    assert comparison.seeds == 3 and comparison.clips == 50
+    assert comparison.difference == pytest.approx(0.5, abs=0.05) and comparison.p_value < 1e-6
+    a, b = np.mean(list(better.values()), axis=0), np.mean(list(base.values()), axis=0)
+    assert comparison.p_value == pytest.approx(stats.ttest_rel(a, b).pvalue)
+
+
+@pytest.mark.skipif("ablation" not in SUITES, reason="no committed ablation leaderboard")
+def test_ablation_table_has_all_nine_rows_with_paper_columns_and_our_counts():
+    runs, clips = from_csv(LEADERBOARDS / "ablation")
+    (table,) = suite_tables(runs, clips, load_suite("ablation"), paper=True)
+    labels = [row["label"] for row in table.rows]
+    assert labels == [e.label for e in load_suite("ablation").models] and len(labels) == 9
+    for row in table.rows:
+        assert row["params"] > 0 and row["flops"] > 0 and row["paper_params"] > 0
+        if row["label"].startswith("RPM"):  # within 1% of the paper's parameters, in its units (Mi)
+            assert row["params"] / 2**20 == pytest.approx(row["paper_params"], rel=0.01), row["label"]
+    markdown = to_markdown(table)
+    assert "Paper Params (Mi)" in markdown and "± " in markdown and "ΔPSNR vs RPM" in markdown
+
+
+def _compile(tex: str, folder: Path) -> subprocess.CompletedProcess:
+    document = "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n" + tex + "\n\\end{document}\n"
+    (folder / "table.tex").write_text(document)
+    return subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "table.tex"], cwd=folder,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_latex_tables_compile(suite, tmp_path):
+    if shutil.which("pdflatex") is None:
+        if os.environ.get("VPBENCH_REQUIRE_LATEX") == "1":
+            pytest.fail("pdflatex is required in CI (apt-get install texlive-latex-base texlive-latex-recommended)")
+        pytest.skip("pdflatex is not installed")
+    runs, clips = from_csv(LEADERBOARDS / suite)
+    tex = "\n".join(to_latex(t) for t in suite_tables(runs, clips, load_suite(suite), paper=True))
+    result = _compile(tex, tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert (tmp_path / "table.pdf").is_file()
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_committed_tables_and_plots_regenerate_from_the_committed_csv(suite, tmp_path, capsys):
+    folder = LEADERBOARDS / suite
+    for fmt, name in (("markdown", "table.md"), ("latex", "table.tex"), ("csv", "table.csv")):
+        assert main(["table", "--suite", suite, "--from", str(folder), "--paper", "--format", fmt]) == 0
+        assert capsys.readouterr().out == (folder / name).read_text(), f"{folder / name} is stale"
+    assert main(["plot", "--suite", suite, "--from", str(folder), "--out", str(tmp_path)]) == 0
+    committed = sorted(p.name for p in (folder / "plots").glob("*.png"))
+    regenerated = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert committed and committed == regenerated
+    for name in committed:
+        assert Image.open(folder / "plots" / name).size == Image.open(tmp_path / name).size
+
+
+def test_smoke_suite_reproduces_its_committed_rows_to_the_printed_precision(tmp_path, cli_env):
+    committed = pd.read_csv(LEADERBOARDS / "smoke" / "runs.csv")
+    store = tmp_path / "results.sqlite"
+    result = subprocess.run(vpbench_command("run", "--suite", "smoke", "--store", str(store), "--no-progress"),
+                            capture_output=True, text=True, env=cli_env, cwd=REPO, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert main(["export", "--suite", "smoke", "--store", str(store), "--out", str(tmp_path / "export")]) == 0
+    fresh = pd.read_csv(tmp_path / "export" / "runs.csv")
+    assert list(fresh["run_id"]) == list(committed["run_id"])
+    digits = {"psnr": (1, 2), "ssim": (1, 4), "lpips": (100, 2)}
+    for metric, (scale, places) in digits.items():
+        columns = [c for c in committed if c.startswith(f"{metric}@") or c == f"{metric}_mean"]
+        for column in columns:
+            ours = (fresh[column] * scale).round(places)
+            theirs = (committed[column] * scale).round(places)
+            assert ours.equals(theirs), column
+    for column in ("params", "macs_per_sample", "paper_params_without_norm", "paper_macs_per_step_mean"):
+        assert fresh[column].equals(committed[column]), column
