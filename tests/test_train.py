@@ -1,0 +1,38 @@
+"""The trainer's switches: deterministic mode, learning-rate schedules, bf16 autocast on the CPU."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from helpers import build_smoke
+from vpbench.config import RunSpec, TrainConfig, resolve
+from vpbench.data import load_splits
+from vpbench.train import lr_factor, seed_everything, train
+
+
+def test_deterministic_flag_really_switches_pytorch():
+    seed_everything(0, True)
+    assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+    seed_everything(0, False)
+    assert not torch.are_deterministic_algorithms_enabled()
+    seed_everything(0, True)
+
+
+def test_schedules():
+    exponential = TrainConfig(schedule="exponential", gamma=0.5, decay_every=10, decay_start=20)
+    assert [lr_factor(exponential, s) for s in (0, 20, 29, 30, 45)] == [1, 1, 1, 0.5, 0.25]
+    cosine = TrainConfig(schedule="cosine", steps=100)
+    assert lr_factor(cosine, 0) == 1 and lr_factor(cosine, 50) == pytest.approx(0.5) and lr_factor(cosine, 100) == 0
+    assert lr_factor(TrainConfig(), 10**6) == 1
+
+
+def test_bf16_autocast_trains_on_the_cpu(tmp_path):
+    config = resolve(RunSpec("convlstm"), "smoke", {"train": {"amp": "bf16", "steps": 4, "val_every": 2}})
+    model, _ = build_smoke("convlstm")
+    result = train(config, model, load_splits(config.data, progress=False), tmp_path, torch.device("cpu"),
+                   progress=False)
+    assert result.steps == 4 and math.isfinite(result.final_loss) and result.best_step in (2, 4)
+    lines = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2, 3, 4] and "val_loss" in lines[1]
