@@ -1,4 +1,4 @@
-"""The ``vpbench`` command: run | table | show | models | config.
+"""The ``vpbench`` command: run | config | table | plot | export | profile | show | models.
 
 A user mistake (unknown model, key or scale, missing file, impossible geometry) prints one line,
 ``vpbench: error: ...``, and exits with code 2 before the store is touched.
