@@ -19,11 +19,8 @@ import yaml
 from vpbench.config import configs_root
 from vpbench.metrics import METRICS
 from vpbench.report.stats import mean_ci, paired_difference
-from vpbench.report.tables import CONVENTIONS, METRIC_LABELS, Column, Table, runs_table
+from vpbench.report.tables import CONVENTIONS, METRIC_LABELS, Column, Table, arrow, runs_table
 from vpbench.suites import Suite
-
-ARROWS = {m: "↑" if METRICS[m].higher_is_better else "↓" for m in METRICS}
-
 
 @cache
 def paper_tables() -> dict[str, Any]:
@@ -44,8 +41,11 @@ def row_labels(runs: pd.DataFrame, suite: Suite) -> list[str]:
 def _clip_values(runs: pd.DataFrame, clips: pd.DataFrame, metric: str) -> dict[int, np.ndarray]:
     """``{seed: per-clip values}`` for the runs of one row."""
     result = {}
+    by_run = clips[clips["run_id"].isin(runs["run_id"])].groupby("run_id")
     for _, run in runs.iterrows():
-        values = clips.loc[clips["run_id"] == run["run_id"]].sort_values("clip")[metric]
+        if run["run_id"] not in by_run.groups:
+            continue
+        values = by_run.get_group(run["run_id"]).sort_values("clip")[metric]
         if len(values) and values.notna().all():
             result[int(run["seed"])] = values.to_numpy(dtype=float)
     return result
@@ -159,7 +159,7 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bo
         columns = [Column("label", "Method")]
         for t in horizons:
             for metric in METRICS:
-                columns.append(Column(f"{metric}@t{t}", f"{METRIC_LABELS[metric]}{ARROWS[metric]} t={t}", metric))
+                columns.append(Column(f"{metric}@t{t}", f"{METRIC_LABELS[metric]}{arrow(metric)} t={t}", metric))
         columns += [Column("time10", "Time, 10 samples", "s"),
                     Column("dpsnr", f"ΔPSNR vs {suite.reference} (mean over t)", "psnr")]
         if paper:

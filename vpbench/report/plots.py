@@ -23,7 +23,7 @@ import seaborn as sns  # noqa: E402
 from vpbench.metrics import METRICS  # noqa: E402
 from vpbench.report.layouts import row_labels  # noqa: E402
 from vpbench.report.stats import mean_ci  # noqa: E402
-from vpbench.report.tables import FORMATS, METRIC_LABELS  # noqa: E402
+from vpbench.report.tables import FORMATS, METRIC_LABELS, arrow  # noqa: E402
 from vpbench.suites import Suite  # noqa: E402
 
 
@@ -36,9 +36,10 @@ def _save(figure: plt.Figure, out: Path, stem: str) -> list[Path]:
     return paths
 
 
-def _unit(metric: str) -> str:
+def _axis_label(metric: str) -> str:
     fmt = FORMATS[metric]
-    return f"{METRIC_LABELS[metric]} ({fmt.unit})" if fmt.unit else METRIC_LABELS[metric]
+    label = f"{METRIC_LABELS[metric]} ({fmt.unit})" if fmt.unit else METRIC_LABELS[metric]
+    return f"{label} {arrow(metric)}"
 
 
 def pareto_front(costs: np.ndarray, quality: np.ndarray) -> np.ndarray:
@@ -72,7 +73,7 @@ def curves(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> list[Pa
     for axis, metric in zip(axes, METRICS):
         axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         axis.set_xlabel("frame t")
-        axis.set_ylabel(_unit(metric) + (" ↑" if METRICS[metric].higher_is_better else " ↓"))
+        axis.set_ylabel(_axis_label(metric))
     axes[-1].legend(fontsize=7, loc="best")
     seeds = subset["seed"].nunique()
     figure.suptitle(f"{suite.name}: {dataset}, mean over {seeds} seed(s), 95% bands", fontsize=10)
@@ -125,7 +126,7 @@ def bars(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> list[Path
                   color=sns.color_palette("crest", len(shown)), capsize=3)
         axis.set_yticks(y, [label for label, _ in shown])
         axis.invert_yaxis()
-        axis.set_xlabel(_unit(metric) + (" ↑" if METRICS[metric].higher_is_better else " ↓"))
+        axis.set_xlabel(_axis_label(metric))
         low = min((e.mean - (e.half_width or 0)) * scale for _, e in shown)
         high = max((e.mean + (e.half_width or 0)) * scale for _, e in shown)
         axis.set_xlim(low - 0.1 * (high - low + 1e-9), high + 0.1 * (high - low + 1e-9))

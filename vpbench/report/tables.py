@@ -64,7 +64,8 @@ class Table:
     notes: list[str] = field(default_factory=list)
 
 
-def _arrow(metric: str) -> str:
+def arrow(metric: str) -> str:
+    """↑ for a metric where higher is better, else ↓."""
     return "↑" if METRICS[metric].higher_is_better else "↓"
 
 
@@ -105,8 +106,8 @@ def runs_table(runs, title: str = "Runs") -> Table:
     for metric in METRICS:
         for step in range(1, horizon + 1):
             where = f"t={int(next(iter(contexts))) + step}" if len(contexts) == 1 else f"+{step}"
-            columns.append(Column(f"{metric}@{step}", f"{METRIC_LABELS[metric]}{_arrow(metric)} {where}", metric))
-        columns.append(Column(f"{metric}_mean", f"{METRIC_LABELS[metric]}{_arrow(metric)} mean", metric))
+            columns.append(Column(f"{metric}@{step}", f"{METRIC_LABELS[metric]}{arrow(metric)} {where}", metric))
+        columns.append(Column(f"{metric}_mean", f"{METRIC_LABELS[metric]}{arrow(metric)} mean", metric))
     rows = [{c.key: row.get(c.key) for c in columns} for row in runs.to_dict("records")]
     reasons = sorted({r for r in runs.get("lpips_unavailable", []) if isinstance(r, str)})
     notes = [f"LPIPS unavailable: {reason}" for reason in reasons]
