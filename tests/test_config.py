@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from vpbench.config import Layer, RunSpec, load_run_file, parse_overrides, resolve
+from vpbench.config import Layer, RunSpec, load_run_file, parse_overrides, resolve, run_id_of
 from vpbench.errors import ConfigError
 from vpbench.suites import expand, load_suite
 
@@ -69,10 +69,10 @@ def test_base_inheritance(tmp_path):
 def test_run_id_is_stable_and_tracks_every_value():
     a = resolve(RunSpec("convlstm"), "smoke")
     b = resolve(RunSpec("convlstm"), "smoke")
-    assert a.run_id() == b.run_id() and len(a.run_id()) == 16
-    assert resolve(RunSpec("convlstm"), "smoke", {"seed": 1}).run_id() != a.run_id()
-    assert resolve(RunSpec("convlstm"), "smoke", {"data": {"seed": 1}}).run_id() != a.run_id()
-    assert resolve(RunSpec("convlstm"), "smoke", {"train": {"lr": 1e-4}}).run_id() != a.run_id()
+    assert run_id_of(a) == run_id_of(b) and len(run_id_of(a)) == 16
+    assert run_id_of(resolve(RunSpec("convlstm"), "smoke", {"seed": 1})) != run_id_of(a)
+    assert run_id_of(resolve(RunSpec("convlstm"), "smoke", {"data": {"seed": 1}})) != run_id_of(a)
+    assert run_id_of(resolve(RunSpec("convlstm"), "smoke", {"train": {"lr": 1e-4}})) != run_id_of(a)
 
 
 def test_overrides_parse_yaml_scalars_and_reject_malformed_items():
@@ -87,4 +87,4 @@ def test_smoke_suite_expands_to_two_runs_and_seeds_multiply():
     runs = expand(suite, "smoke")
     assert [label for label, _ in runs] == ["convlstm", "copy_last"]
     seeded = expand(suite, "smoke", seeds=3)
-    assert len(seeded) == 6 and len({cfg.run_id() for _, cfg in seeded}) == 6
+    assert len(seeded) == 6 and len({run_id_of(cfg) for _, cfg in seeded}) == 6

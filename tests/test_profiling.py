@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from vpbench import registry
-from vpbench.config import ProfileConfig, RunSpec, resolve
+from vpbench.config import RunSpec, resolve
+from vpbench.schema import ProfileConfig
 from vpbench.predictor import Geometry
 from vpbench.profiling import fvcore_flops, profile_model, torch_flops
 

@@ -1,6 +1,6 @@
 import pytest
 
-from vpbench.config import SamplingConfig
+from vpbench.schema import SamplingConfig
 from vpbench.sampling import forcing
 
 

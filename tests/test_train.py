@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from helpers import build_smoke
-from vpbench.config import RunSpec, TrainConfig, resolve
+from vpbench.config import RunSpec, resolve
+from vpbench.schema import TrainConfig
 from vpbench.data import load_splits
 from vpbench.train import lr_factor, seed_everything, train
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vpbench.codecs import patch_reshape
-from vpbench.config import TrainConfig
+from vpbench.schema import TrainConfig
 from vpbench.predictor import Geometry
 
 _EPS = 1e-7

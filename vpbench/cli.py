@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _resolve_runs(args: argparse.Namespace):
-    from vpbench.config import RunSpec, find_config, load_run_file, parse_overrides, resolve
+    from vpbench.config import RunSpec, find_config, load_run_file, parse_overrides, resolve, run_id_of
     from vpbench.suites import expand, load_suite
 
     overrides = parse_overrides(args.overrides)
@@ -127,9 +127,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    from vpbench.config import run_id_of
+
     _, runs = _resolve_runs(args)
     for label, cfg in runs:
-        print(f"# {label}: run {cfg.run_id()}")
+        print(f"# {label}: run {run_id_of(cfg)}")
         print(cfg.to_yaml())
     return 0
 

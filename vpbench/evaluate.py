@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from vpbench.config import RunConfig
+from vpbench.schema import RunConfig
 from vpbench.data import ClipDataset, eval_loader, to_float
 from vpbench.metrics import LPIPSModel, frame_metrics
 from vpbench.predictor import Predictor

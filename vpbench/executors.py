@@ -19,7 +19,8 @@ from typing import Literal
 import torch
 
 from vpbench import registry
-from vpbench.config import RunConfig
+from vpbench.config import run_id_of
+from vpbench.schema import RunConfig
 from vpbench.data import load_splits
 from vpbench.metrics import LPIPSModel, load_lpips
 from vpbench.profiling import profile_run
@@ -49,7 +50,7 @@ def execute_run(cfg: RunConfig, run_dir: Path, store: Store, device: torch.devic
 
     The profile is stored as soon as it is measured; the caller records the metrics.
     """
-    run_id = cfg.run_id()
+    run_id = run_id_of(cfg)
     seed_everything(cfg.seed, cfg.deterministic)
     store.update(run_id, profile=profile_run(cfg, device))
     if cfg.task == "profile":
@@ -89,7 +90,7 @@ class InProcessExecutor:
     def run(self, runs: list[tuple[str, RunConfig]], suite: str | None = None) -> list[Outcome]:
         outcomes = []
         for index, (label, cfg) in enumerate(runs, start=1):
-            run_id = cfg.run_id()
+            run_id = run_id_of(cfg)
             prefix = f"[{index}/{len(runs)}] {label} on {cfg.sources['dataset']} (seed {cfg.seed}, {cfg.scale}) {run_id}"
             record = self.store.get(run_id)
             if record is not None and record["status"] == "complete":

@@ -38,7 +38,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
-from vpbench.config import ProfileConfig, RunConfig
+from vpbench.schema import ProfileConfig, RunConfig
 from vpbench.predictor import Geometry, Predictor
 
 NORM_LAYERS = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)

@@ -21,6 +21,7 @@ from importlib import metadata
 from typing import Any, Callable
 
 from vpbench.errors import RegistryError
+from vpbench.schema import parse_section
 
 GROUP = "vpbench.models"
 
@@ -90,11 +91,9 @@ def get(name: str) -> ModelEntry:
 
 def build(model_config: dict[str, Any], geometry: Any) -> Any:
     """Build the Predictor described by a resolved model section ``{"name": ..., **options}``."""
-    from vpbench.config import parse_section
-
     options = dict(model_config)
     entry = get(options.pop("name"))
-    cfg = parse_section(entry.config_class, options, "model", {})
+    cfg = parse_section(entry.config_class, options, "model")
     predictor = entry.builder(cfg, geometry)
     predictor.config = dict(model_config)
     return predictor

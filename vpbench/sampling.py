@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from vpbench.config import SamplingConfig
+from vpbench.schema import SamplingConfig
 
 
 def forcing(cfg: SamplingConfig, step: int) -> tuple[float, float]:

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from vpbench.adversarial import Adversary
-from vpbench.config import RunConfig, TrainConfig
+from vpbench.schema import RunConfig, TrainConfig
 from vpbench.data import ClipDataset, eval_loader, to_float, train_loader
 from vpbench.predictor import Predictor
 from vpbench.sampling import forcing

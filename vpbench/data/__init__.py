@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from vpbench.config import DataConfig
+from vpbench.schema import DataConfig
 from vpbench.data.loader import ClipDataset, eval_loader, train_loader
 from vpbench.data.storage import SPLITS, dataset_path, fingerprint, prepare
 

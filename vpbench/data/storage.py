@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vpbench.config import DataConfig
+from vpbench.schema import DataConfig
 from vpbench.errors import DataError
 
 SPLITS = ("train", "val", "test")

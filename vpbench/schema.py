@@ -1,0 +1,291 @@
+"""The run config schema: one dataclass per section, each field with its default, its range and a comment.
+
+A range is declared beside its field with :func:`bounded` and checked by :func:`parse_section`,
+which turns a plain mapping (merged YAML layers) into these dataclasses: an unknown key, a wrong
+type, a value out of range or a non-finite float is a :class:`~vpbench.errors.ConfigError` that
+carries the dotted key. Where a key's value came from (which file or layer) is the business of
+:mod:`vpbench.config`, which resolves the layers; this module imports nothing of vpbench's but its
+errors and the geometry type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import yaml
+
+from vpbench.errors import ConfigError
+from vpbench.predictor import Geometry
+
+
+def bounded(default: Any = dataclasses.MISSING, *, ge: float | None = None, gt: float | None = None,
+            le: float | None = None) -> Any:
+    """A dataclass field whose value must be ``>= ge``, ``> gt`` and ``<= le`` (those given)."""
+    return field(default=default, metadata={"ge": ge, "gt": gt, "le": le})
+
+
+# --------------------------------------------------------------------------- the sections
+
+
+@dataclass
+class MovingObjectsConfig:
+    """The embedded procedural data: bouncing digits and textured sprites (``vpbench.data.moving_objects``)."""
+
+    objects: int = bounded(2, ge=1)  # objects per clip
+    kinds: list[str] = field(default_factory=lambda: ["digit", "sprite"])  # drawn uniformly per object
+    size: float = bounded(0.4, gt=0, le=1)  # object height as a fraction of the frame's shorter side
+    speed: float = bounded(0.06, ge=0, le=1)  # maximum speed, fraction of the frame's shorter side per frame
+    background: Literal["black", "texture"] = "texture"  # plain black or a smooth procedural texture
+
+
+@dataclass
+class DataConfig:
+    """Which clips a run trains and tests on. Splits are disjoint by construction."""
+
+    source: Literal["moving_objects"] = "moving_objects"  # the generator or prepared data set
+    height: int = bounded(64, ge=1)  # H
+    width: int = bounded(64, ge=1)  # W
+    channels: Literal[1, 3] = 3  # C
+    context: int = bounded(4, ge=1)  # T_in, frames the model sees
+    horizon: int = bounded(4, ge=1)  # frames it predicts at test time
+    patch: int = bounded(4, ge=1)  # p: space-to-depth factor of the shared codecs, the same for every model on this data
+    stride_ratio: int = bounded(4, ge=1)  # sr: conv down-sampling after the patch; latent grid H/(p·sr) x W/(p·sr)
+    train_clips: int = bounded(256, ge=1)
+    val_clips: int = bounded(32, ge=1)  # model selection only
+    test_clips: int = bounded(32, ge=1)  # reported metrics only
+    seed: int = bounded(0, ge=0)  # data seed; the training seed is separate
+    moving_objects: MovingObjectsConfig = field(default_factory=MovingObjectsConfig)
+
+    def geometry(self) -> Geometry:
+        return Geometry(self.channels, self.height, self.width, self.context, self.horizon,
+                        self.patch, self.stride_ratio)
+
+
+@dataclass
+class SamplingConfig:
+    """Scheduled sampling during training (``baselines-spec.md`` §1.4).
+
+    ``thuml``: horizon steps see the true frame with probability eta, which starts at ``start``,
+    falls by ``rate`` per iteration and is 0 from ``stop`` on. ``reverse``: PredRNN-V2's reverse
+    schedule over ``reverse_start``/``reverse_stop`` with ``alpha``. ``none``: always the model's own
+    predictions. ``teacher``: always the truth.
+    """
+
+    kind: Literal["thuml", "reverse", "none", "teacher"] = "thuml"
+    start: float = bounded(1.0, ge=0, le=1)
+    rate: float = bounded(2e-5, ge=0)
+    stop: int = bounded(50_000, ge=0)
+    reverse_start: int = bounded(25_000, ge=0)
+    reverse_stop: int = bounded(50_000, ge=0)
+    alpha: float = bounded(5000.0, gt=0)
+
+
+@dataclass
+class AdversarialConfig:
+    """The discriminator and the weights of eq. 12 for ``loss: mse+gan`` and ``mse+gan+lp``."""
+
+    lambda_lp: float = bounded(0.01, ge=0)  # λ1, LP loss (paper: 0.01 UCF Sports and Human3.6M, 0.005 SJTU4K)
+    lambda_gan: float = bounded(0.001, ge=0)  # λ2, adversarial loss (paper: 0.001, SJTU4K 0.0005)
+    lr: float = bounded(5e-5, gt=0)  # discriminator Adam learning rate (released code: a tenth of the predictor's)
+    width: int = bounded(64, ge=4)  # discriminator channels D: 64 in the released code, 128 in the paper
+    lp_layer: int = -1  # the block whose features L_LP compares; -1: the deepest (the paper's choice)
+    score: Literal["sequence", "frame"] = "sequence"  # sequence: BCE of the clip's mean probability (code)
+
+    def __post_init__(self):
+        if self.width % 4:
+            raise ValueError(f"width: expected a multiple of 4 (GroupNorm with 4 groups), got {self.width}")
+
+
+@dataclass
+class TrainConfig:
+    """The training protocol, the same for every model."""
+
+    steps: int = bounded(1000, ge=1)  # optimiser steps
+    batch_size: int = bounded(8, ge=1)
+    lr: float = bounded(5e-4, gt=0)  # Adam
+    weight_decay: float = bounded(0.0, ge=0)
+    schedule: Literal["constant", "exponential", "cosine"] = "constant"
+    gamma: float = bounded(0.9, gt=0, le=1)  # exponential: lr *= gamma every decay_every steps from decay_start on
+    decay_every: int = bounded(2000, ge=1)
+    decay_start: int = bounded(0, ge=0)
+    grad_clip: float = bounded(1.0, ge=0)  # max global grad norm; 0 turns clipping off
+    amp: Literal["off", "bf16", "fp16"] = "off"  # autocast; fp16 adds a GradScaler (CUDA only)
+    loss: Literal["mse", "mse+gan", "mse+gan+lp"] = "mse"  # Table 4's settings, for any predictor
+    loss_on: Literal["clip", "horizon"] = "clip"  # clip: all T-1 next-frame predictions (paper code)
+    val_every: int = bounded(100, ge=1)  # validate (and keep the best checkpoint) every N steps
+    val_clips: int = bounded(0, ge=0)  # validation clips used; 0 = the whole val split
+    checkpoint_every: int = bounded(50, ge=1)  # write the resume checkpoint every N steps
+    nonfinite_grad_steps: int = bounded(5, ge=1)  # fail after this many consecutive steps with inf/NaN gradients
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+
+
+@dataclass
+class EvalConfig:
+    """The test loop."""
+
+    batch_size: int = bounded(8, ge=1)
+    lpips: bool = True  # compute LPIPS (AlexNet v0.1) where the backbone weights are available
+    samples: int = bounded(2, ge=0)  # test sequences written as a PNG strip and a GIF
+
+
+@dataclass
+class ProfileConfig:
+    """What the profiler measures for a run (:mod:`vpbench.profiling`)."""
+
+    flops: bool = True  # torch.utils.flop_counter on the meta device: whole sample and per step
+    fvcore: bool = True  # fvcore as well: traces a real forward on the run's device
+    latency: bool = True
+    warmup: int = bounded(2, ge=0)  # untimed forwards before timing
+    samples: int = bounded(10, ge=1)  # timed forwards per batch size (the paper's "inference time over 10 samples")
+    throughput_batch: int = bounded(8, ge=0)  # a second timed batch size; 0 or 1 skips it
+    precision: Literal["fp32", "bf16"] = "fp32"
+    compile: bool = False  # time torch.compile(model) instead of the eager model
+    device: str = "auto"  # profile-only runs: the device timed (auto is fixed to a device before hashing)
+    max_latency_gmacs: float = bounded(0.0, ge=0)  # skip timing a model whose sample costs more GMAC (0: never skip)
+
+
+@dataclass
+class RunConfig:
+    """One fully resolved run. ``model`` is the model's own config, with its ``name``."""
+
+    model: dict[str, Any]
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
+    task: Literal["train", "profile"] = "train"  # profile: measure the model at the data geometry, no training
+    seed: int = bounded(0, ge=0)  # training seed (initialisation, batches, scheduled sampling)
+    deterministic: bool = True  # torch.use_deterministic_algorithms and friends
+    scale: str = "smoke"  # label only: the sizes above are what count
+    sources: dict[str, str] = field(default_factory=dict)  # model/dataset/train config names used
+
+    @property
+    def model_name(self) -> str:
+        return self.model["name"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+@dataclass
+class RunScalars:
+    """The top-level keys of a run that are not sections."""
+
+    seed: int = bounded(0, ge=0)
+    deterministic: bool = True
+    task: Literal["train", "profile"] = "train"
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def nearest(name: str, known: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``known``, or nothing."""
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is not None:
+        return str(tp).replace("typing.", "")
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; return it converted (int -> float, nested dataclasses)."""
+    origin = typing.get_origin(tp)
+    wrong = ConfigError(f"expected {_type_name(tp)}, got {value!r} ({type(value).__name__})", key)
+    if tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"expected a mapping of {tp.__name__} keys, got {value!r} ({type(value).__name__})", key)
+        return parse_section(tp, value, key)
+    if origin is Literal:
+        if value not in typing.get_args(tp) or isinstance(value, bool) != any(isinstance(a, bool) for a in typing.get_args(tp)):
+            raise wrong
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(tp):
+            if option is type(None) and value is None:
+                return None
+            if option is not type(None):
+                try:
+                    return _convert(value, option, key)
+                except ConfigError:
+                    continue
+        raise wrong
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise wrong
+        (item_type, *_) = typing.get_args(tp) or (Any,)
+        return [_convert(v, item_type, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise wrong
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise wrong
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise wrong
+        if not math.isfinite(value):
+            raise ConfigError(f"expected a finite number, got {value!r}", key)
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise wrong
+        return value
+    raise TypeError(f"{key}: unsupported annotation {tp!r}")
+
+
+def _check_range(value: Any, meta: typing.Mapping[str, Any], key: str) -> None:
+    ge, gt, le = meta.get("ge"), meta.get("gt"), meta.get("le")
+    if (ge is not None and value < ge) or (gt is not None and value <= gt) or (le is not None and value > le):
+        bounds = [f">= {ge:g}" if ge is not None else "", f"> {gt:g}" if gt is not None else "",
+                  f"<= {le:g}" if le is not None else ""]
+        raise ConfigError(f"expected {' and '.join(b for b in bounds if b)}, got {value!r}", key)
+
+
+def parse_section(cls: type, mapping: dict[str, Any], prefix: str = "") -> Any:
+    """Validate ``mapping`` into the dataclass ``cls``; a ConfigError names the dotted key at fault."""
+    def dotted(key: str) -> str:
+        return f"{prefix}.{key}" if prefix else key
+
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"expected a mapping, got {mapping!r} ({type(mapping).__name__})", prefix or None)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in mapping:
+        if key not in fields:
+            raise ConfigError(f"unknown key{nearest(str(key), list(fields))}", dotted(str(key)))
+    kwargs = {}
+    for key, value in mapping.items():
+        kwargs[key] = _convert(value, hints[key], dotted(key))
+        _check_range(kwargs[key], fields[key].metadata, dotted(key))
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # a __post_init__ check, worded "key: expected ..., got ..."
+        key, sep, detail = str(exc).partition(": ")
+        raise ConfigError(detail, dotted(key)) if sep else ConfigError(str(exc), prefix or None) from None
