@@ -21,8 +21,9 @@ The spatial states zigzag as in PredRNN: S^0_t is S^L_{t-1}; 𝒮 is the last θ
 Switches that reproduce the released code (``strpm-spec.md`` §3.1, §7; DESIGN §6):
 
 * ``history_mode``: ``paper`` keeps τ distinct temporal states per layer; ``official`` hands ATT_T τ
-  copies of T^l_{t-1} (the released code's list aliasing) and, at t = 0, gives the first θ layers
-  an all-zero 𝒮 (its padding index bug).
+  copies of T^l_{t-1} (the released code's list aliasing) and builds 𝒮 with its padding index
+  bug (:meth:`RPMMemory._official_window`): an all-zero 𝒮 at t = 0 for the first θ layers and,
+  while fewer than θ spatial states exist (L < θ), zeros followed by the *oldest* states.
 * ``gate_mode``: ``paper`` one residual gate (eq. 7-8); ``official`` an input gate and a
   forget-biased (+1) gate from the same pre-activation.
 * ``stif_mode``: ``paper`` the 2F->F STIF conv of eq. 9 in layer 1 of the STED model;
@@ -179,6 +180,22 @@ class RPMMemory(Memory):
             "zero": zero,
         }
 
+    def _official_window(self, spatial: list[Tensor], step: int, layer: int, zero: Tensor) -> list[Tensor]:
+        """𝒮 as the released code builds it (``core/models/STRPM.py``, the ``m_att`` loops).
+
+        Its global list of spatial states holds ``n = 1 + t·L + l`` entries before layer l (0-based)
+        at step t: the initial zero state, then every S in zigzag order. While ``n <= θ`` it pads
+        with ``θ - (t + 1)`` zeros, counting the *temporal* list's length (t + 1), and takes the
+        list's ``t + 1`` oldest entries; after that, the last θ entries (the paper's window). With
+        L >= θ only t = 0 is affected (an all-zero window); with L < θ the first steps are too.
+        """
+        theta = self.options.theta
+        held = 1 + step * len(self.cells) + layer
+        if held > theta:
+            return spatial[-theta:]
+        oldest = spatial[-held:][:step + 1]  # the global list is the last `held` entries of the padded one
+        return [zero] * (theta - step - 1) + oldest
+
     def step(self, features: Features, state: dict) -> tuple[Features, dict]:
         opts = self.options
         inputs = features
@@ -187,8 +204,8 @@ class RPMMemory(Memory):
             past = state["temporal"][layer]
             temporal_history = past if opts.history_mode == "paper" else [past[-1]] * opts.tau
             window = spatial[-opts.theta:]
-            if opts.history_mode == "official" and state["step"] == 0 and layer < opts.theta:
-                window = [state["zero"]] * opts.theta  # the released code's padding bug at t = 0
+            if opts.history_mode == "official":
+                window = self._official_window(spatial, state["step"], layer, state["zero"])
             h, t, s, gate = cell(inputs, state["hidden"][layer], spatial[-1], temporal_history, window)
             hidden_out.append(h)
             temporal_out.append((past + [t])[-len(past):])

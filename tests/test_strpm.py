@@ -139,3 +139,44 @@ def test_cell_rejects_bad_windows():
     with pytest.raises(ValueError, match="tau and theta must be >= 1"):
         RPMMemory(8, 8, 1, 3, (4, 4), RPMOptions(tau=0), sted=False)
     assert isinstance(build_smoke("rpm")[0].memory.cells[0], RPMCell)
+
+
+def _released_window(held: list[torch.Tensor], step: int, theta: int) -> list[torch.Tensor]:
+    """The ``m_att`` loops of the released ``core/models/STRPM.py``, written out literally.
+
+    ``held`` is its global list ``m_net`` (the initial zero state, then every S in zigzag order) and
+    ``step + 1`` the length of its temporal list ``c_net``.
+    """
+    c_net_length = step + 1
+    if len(held) <= theta:
+        return [held[0] if idx < theta - c_net_length else held[idx - theta + c_net_length] for idx in range(theta)]
+    return held[len(held) - theta:]
+
+
+def test_official_spatial_window_follows_the_released_indexing_when_layers_are_fewer_than_theta():
+    # L = 2 < θ = 5: the released code pads with zeros and then takes the *oldest* states for t = 0, 1
+    model, config = build_smoke("strpm_official", model={"layers": 2, "tau": 5, "theta": 5})
+    assert model.memory.options.history_mode == "official" and len(model.memory.cells) == 2
+    windows, states = [], []
+
+    def record(module, args, out):  # in call order: layer 1 and 2 of step 0, then of step 1, ...
+        windows.append(list(args[4]))
+        states.append(out[2])
+
+    for cell in model.memory.cells:
+        cell.register_forward_hook(record)
+    clip = smoke_clip(config)
+    with torch.no_grad():
+        model(clip[:, :config.data.context], config.data.horizon)
+    zero = torch.zeros_like(states[0])
+    steps = config.data.context + config.data.horizon - 1
+    assert len(windows) == 2 * steps
+    differs_from_paper = 0
+    for call, window in enumerate(windows):
+        step = call // 2
+        held = [zero] + states[:call]  # m_net before this layer
+        expected = _released_window(held, step, 5)
+        assert len(window) == 5 and all(torch.equal(a, b) for a, b in zip(window, expected)), f"call {call}"
+        paper = ([zero] * 5 + held)[-5:]
+        differs_from_paper += not all(torch.equal(a, b) for a, b in zip(window, paper))
+    assert differs_from_paper >= 3  # t = 1 with L = 2 is affected too, not only t = 0

@@ -18,8 +18,31 @@ from vpbench.store import DEFAULT_STORE
 FORMATS = ("markdown", "latex", "csv")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose mistakes are one line, ``vpbench: error: ...``, and exit code 2 like every other."""
+
+    def error(self, message: str):
+        self.exit(2, f"vpbench: error: {self.prog.removeprefix('vpbench ')}: {message} (see {self.prog} --help)\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def _yes_no(text: str) -> bool:
+    if text not in ("yes", "no"):
+        raise argparse.ArgumentTypeError(f"expected yes or no, got {text!r}")
+    return text == "yes"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vpbench", description="A benchmark suite for video predictors.")
+    parser = _Parser(prog="vpbench", description="A benchmark suite for video predictors.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def selection(sub: argparse.ArgumentParser) -> None:
@@ -32,13 +55,15 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--scale", default="smoke", help="smoke | small | paper (default: smoke)")
         sub.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                          help="override a config value, e.g. --set train.steps=200 (repeatable)")
-        sub.add_argument("--seeds", type=int, help="with --suite: runs per model and dataset")
+        sub.add_argument("--seeds", type=_positive, help="with --suite: runs per model and dataset (>= 1)")
 
     run = commands.add_parser("run", help="run a suite or one config, skipping runs already complete")
     selection(run)
     run.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
     run.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument("--retry-failed", type=_yes_no, default=True, metavar="yes|no",
+                     help="run again the runs the store holds as failed (default yes)")
 
     config = commands.add_parser("config", help="print the resolved config(s) and run ids; runs nothing")
     selection(config)
@@ -75,8 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     profile.add_argument("--scale", default="paper", help="the scale of the model and geometry (default: paper)")
     profile.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     profile.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
-    profile.add_argument("--samples", type=int, default=10, help="timed forwards per batch size (default 10)")
-    profile.add_argument("--warmup", type=int, default=2)
+    profile.add_argument("--samples", type=_positive, default=10, help="timed forwards per batch size (default 10)")
+    profile.add_argument("--warmup", type=int, default=2, help="untimed forwards first (default 2)")
     profile.add_argument("--throughput-batch", type=int, default=0, help="a second timed batch size (0: none)")
     profile.add_argument("--fvcore", action="store_true", help="also count with fvcore (traces a real forward)")
     profile.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -115,11 +140,17 @@ def _fix_profile_device(runs, device: str):
 
 def cmd_run(args: argparse.Namespace) -> int:
     suite, runs = _resolve_runs(args)  # every config is validated before the store is opened
-    from vpbench.executors import InProcessExecutor
+    from vpbench.data import check_fits
+    from vpbench.executors import InProcessExecutor, resolve_device
     from vpbench.store import Store
 
+    resolve_device(args.device)
+    check_fits([cfg for _, cfg in runs if cfg.task == "train"])
     runs = _fix_profile_device(runs, args.device)
-    executor = InProcessExecutor(Store(args.store), device=args.device, progress=not args.no_progress)
+    store = Store(args.store)
+    store.check_writable()  # a bad store is one line before any run folder exists
+    executor = InProcessExecutor(store, device=args.device, progress=not args.no_progress,
+                                 retry_failed=args.retry_failed)
     outcomes = executor.run(runs, suite=suite)
     counts = {status: sum(o.status == status for o in outcomes) for status in ("complete", "skipped", "failed", "busy")}
     print("done: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n), flush=True)
@@ -175,9 +206,15 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_out_folder(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise VpbenchError(f"--out {out}: is a file; expected a folder (it is created if missing)")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from vpbench.report.records import export
 
+    _check_out_folder(args.out)
     suite, runs, clips = _suite_frames(args)
     for path in export(runs, clips, args.out):
         print(path)
@@ -187,6 +224,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from vpbench.report.plots import suite_plots
 
+    _check_out_folder(args.out)
     suite, runs, clips = _suite_frames(args)
     for path in suite_plots(runs, suite, args.out):
         print(path)
@@ -280,6 +318,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     config = resolve(RunSpec(args.model, dataset), args.scale, overrides)
     ((label, config),) = _fix_profile_device([(args.model, config)], args.device)
     store = Store(args.store)
+    store.check_writable()
     outcome, = InProcessExecutor(store, device=config.profile.device, progress=False).run([(label, config)])
     record = store.get(outcome.run_id)
     if record["status"] != "complete":

@@ -40,3 +40,7 @@ class StoreError(VpbenchError):
 
 class CheckpointError(VpbenchError):
     """A checkpoint that vpbench refuses to load (it asks to run code)."""
+
+
+class NonFiniteError(RuntimeError):
+    """A run that diverged: its loss, gradients or predictions are inf or NaN. The run fails; not a user mistake."""

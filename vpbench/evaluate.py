@@ -14,10 +14,11 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from vpbench.schema import RunConfig
 from vpbench.data import ClipDataset, eval_loader, to_float
+from vpbench.errors import NonFiniteError
 from vpbench.metrics import LPIPSModel, frame_metrics
 from vpbench.predictor import Predictor
+from vpbench.schema import RunConfig
 
 MIN_SAMPLE_SIDE = 128  # small frames are enlarged (nearest) in sample images
 
@@ -31,9 +32,13 @@ def evaluate(cfg: RunConfig, model: Predictor, test_set: ClipDataset, run_dir: P
     per_clip: dict[str, list[torch.Tensor]] = {}
     written = 0
     loader = eval_loader(test_set, cfg.eval.batch_size)
-    for clips in tqdm(loader, desc=f"test {cfg.model_name}", unit="batch", disable=not progress, leave=False):
+    batches = tqdm(loader, desc=f"test {cfg.model_name}", unit="batch", disable=not progress, leave=False)
+    for batch, clips in enumerate(batches):
         frames = to_float(clips).to(device)  # [B, T, C, H, W]
-        prediction = model(frames[:, :context], horizon).float().clamp(0, 1)  # [B, horizon, C, H, W]
+        prediction = model(frames[:, :context], horizon).float()  # [B, horizon, C, H, W]
+        if not torch.isfinite(prediction).all():
+            raise NonFiniteError(f"non-finite predictions in test batch {batch}")
+        prediction = prediction.clamp(0, 1)
         for name, values in frame_metrics(prediction.cpu(), frames[:, context:].cpu(), lpips_model).items():
             per_clip.setdefault(name, []).append(values)  # [B, horizon]
         for i in range(min(cfg.eval.samples - written, frames.shape[0])):

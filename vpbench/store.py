@@ -1,8 +1,10 @@
 """The results store: one SQLite file, one row per run keyed by its content hash.
 
 Every table and plot is a pure function of this store. Writes are single transactions with a busy
-timeout in WAL mode, so two processes can write to one store at once; every write is an upsert,
-so writing the same record twice changes nothing.
+timeout (rollback journal), so two processes can write to one store at once; every write is an
+upsert, so writing the same record twice changes nothing. Reads open the file read-only
+(``mode=ro``): they never write, so ``table`` and ``show`` work on a store the user cannot write
+and leave no files behind. A file that is not a readable store is a :class:`StoreError` naming it.
 
 The run record (table ``runs``); fields marked "may be absent" are NULL until known:
 
@@ -44,6 +46,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
+from vpbench.errors import StoreError
 DEFAULT_STORE = Path("runs") / "results.sqlite"
 STATUSES = ("running", "complete", "failed")
 
@@ -86,21 +89,33 @@ class Store:
         self.path = Path(path)
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+    def _connect(self, readonly: bool) -> Iterator[sqlite3.Connection]:
+        """A connection; every SQLite error inside becomes a StoreError naming the file."""
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA busy_timeout=60000")
-            connection.executescript(_SCHEMA)
+            if readonly:
+                connection = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=60,
+                                             isolation_level=None)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open the results store ({exc})") from None
+        try:
             connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA busy_timeout=60000")
+            if not readonly:
+                connection.execute("PRAGMA journal_mode=DELETE")  # also converts stores written in WAL mode
+                connection.executescript(_SCHEMA)
             yield connection
+        except sqlite3.DatabaseError as exc:
+            problem = "not a vpbench results store" if "no such table" in str(exc) else "unusable results store"
+            raise StoreError(f"{self.path}: {problem} ({exc})") from None
         finally:
             connection.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as connection:
+        with self._connect(readonly=False) as connection:
             connection.execute("BEGIN IMMEDIATE")
             try:
                 yield connection
@@ -108,6 +123,16 @@ class Store:
                 connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
+
+    def check_writable(self) -> None:
+        """Raise StoreError unless the store can be written and its contents pass SQLite's quick check.
+
+        ``vpbench run`` calls this before it creates anything, so a bad store costs nothing.
+        """
+        with self._transaction() as db:
+            verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+        if verdict != "ok":
+            raise StoreError(f"{self.path}: damaged results store (quick_check: {verdict})")
 
     # ---------------------------------------------------------------- writes
 
@@ -122,7 +147,7 @@ class Store:
                    ON CONFLICT(run_id) DO UPDATE SET status='running', error=NULL, config=excluded.config,
                        run_dir=excluded.run_dir, updated_at=excluded.updated_at""",
                 (run_id, config["model"]["name"], config["sources"]["dataset"], config["scale"], config["seed"],
-                 json.dumps(config), str(run_dir), now, now),
+                 _json(config, "config"), str(run_dir), now, now),
             )
 
     def add_to_suite(self, suite: str, run_id: str, label: str) -> None:
@@ -138,7 +163,7 @@ class Store:
             raise ValueError(f"Store.update: unknown fields {sorted(unknown)}")
         if "status" in fields and fields["status"] not in STATUSES:
             raise ValueError(f"Store.update: status must be one of {STATUSES}, got {fields['status']!r}")
-        values = {k: json.dumps(v) if k in _JSON_FIELDS and v is not None else v for k, v in fields.items()}
+        values = {k: _json(v, k) if k in _JSON_FIELDS and v is not None else v for k, v in fields.items()}
         assignments = ", ".join(f"{k} = ?" for k in values)
         with self._transaction() as db:
             cursor = db.execute(f"UPDATE runs SET {assignments}, updated_at = ? WHERE run_id = ?",
@@ -158,7 +183,7 @@ class Store:
         """The record of ``run_id`` (a unique prefix is enough), or None."""
         if not self.path.is_file():
             return None
-        with self._connect() as db:
+        with self._connect(readonly=True) as db:
             rows = db.execute("SELECT * FROM runs WHERE run_id LIKE ? || '%'", (run_id,)).fetchall()
         if len(rows) > 1:
             raise KeyError(f"run id prefix {run_id!r} is ambiguous: {', '.join(r['run_id'] for r in rows)}")
@@ -179,9 +204,17 @@ class Store:
             args.append(status)
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
-        with self._connect() as db:
+        with self._connect(readonly=True) as db:
             rows = db.execute(query + " ORDER BY created_at, run_id", args).fetchall()
         return [_decode(row) for row in rows]
+
+
+def _json(value: Any, field: str) -> str:
+    """Strict JSON: a NaN or inf anywhere is a ValueError naming the field, never a bare NaN in the store."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        raise ValueError(f"{field}: holds a non-finite number (NaN or inf), which the store refuses") from None
 
 
 def _decode(row: sqlite3.Row) -> dict[str, Any]:

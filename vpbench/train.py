@@ -8,8 +8,11 @@ terms after one discriminator update (:mod:`vpbench.adversarial`); clip the grad
 Adam and the schedule.
 Every ``val_every`` steps the model predicts the val split autoregressively and the best val MSE
 chooses ``best.pt`` (the test split is never seen here). Every ``checkpoint_every`` steps
-``checkpoint.pt`` stores model, optimiser, schedule, AMP scaler, discriminator and its optimiser,
-step, best-so-far and every RNG state, so a killed run resumes exactly where it was.
+``checkpoint-<step>.pt`` stores model, optimiser, schedule, AMP scaler, discriminator and its
+optimiser, step, best-so-far and every RNG state, so a killed run resumes exactly where it was; the
+previous checkpoint is kept until the new one is safely on disk (:mod:`vpbench.checkpoints`).
+A non-finite loss, or non-finite gradients for ``nonfinite_grad_steps`` steps in a row, ends the run
+with :class:`NonFiniteError` instead of training on to NaN metrics.
 """
 
 from __future__ import annotations
@@ -26,13 +29,14 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from vpbench import checkpoints
 from vpbench.adversarial import Adversary
-from vpbench.schema import RunConfig, TrainConfig
 from vpbench.data import ClipDataset, eval_loader, to_float, train_loader
+from vpbench.errors import NonFiniteError
 from vpbench.predictor import Predictor
 from vpbench.sampling import forcing
+from vpbench.schema import RunConfig, TrainConfig
 
-CHECKPOINT = "checkpoint.pt"  # resume state, rewritten every checkpoint_every steps
 BEST = "best.pt"  # model weights at the best validation step
 
 
@@ -43,7 +47,7 @@ class TrainResult:
     best_val_loss: float | None  # val MSE of the horizon at best_step
     final_loss: float | None  # training loss of the last step
     resumed_from: int | None  # the step a previous, interrupted process had reached
-    note: str = ""
+    note: str = ""  # what happened besides plain training: skipped, resumed, fell back to an older checkpoint
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -58,15 +62,27 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 
 def _rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every RNG state as tensors and plain values, which ``torch.load(weights_only=True)`` accepts."""
+    numpy_state = np.random.get_state(legacy=False)
+    state = {
+        "python": random.getstate(),
+        "numpy": {"key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+                  "pos": numpy_state["state"]["pos"], "has_gauss": numpy_state["has_gauss"],
+                  "gauss": numpy_state["gauss"]},
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def _set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    numpy_state = state["numpy"]
+    np.random.set_state({"bit_generator": "MT19937", "has_gauss": numpy_state["has_gauss"],
+                         "gauss": numpy_state["gauss"],
+                         "state": {"key": numpy_state["key"].numpy().astype(np.uint32), "pos": numpy_state["pos"]}})
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -86,17 +102,19 @@ def _autocast(cfg: TrainConfig, device: torch.device):
     return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
-def _save_atomic(obj: dict, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines of steps after ``step``: a resumed run writes them again."""
-    if path.is_file():
-        lines = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
-        path.write_text("".join(line + "\n" for line in lines))
+    """Drop log lines of steps after ``step`` (a resumed run writes them again) and lines cut short by a kill."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record["step"] <= step:
+            kept.append(line + "\n")
+    path.write_text("".join(kept))
 
 
 @torch.no_grad()
@@ -132,9 +150,13 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
         val_set = ClipDataset(val_set.split, limit=tc.val_clips)
 
     start, best_val, best_step, resumed_from = 0, math.inf, None, None
-    checkpoint_path, log_path = run_dir / CHECKPOINT, run_dir / "train.jsonl"
-    if checkpoint_path.is_file():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
+    log_path = run_dir / "train.jsonl"
+    state, note = checkpoints.load_latest(run_dir, device)
+    if note:
+        tqdm.write(f"{run_dir.name}: {note}")
+    if state is None:
+        _truncate_log(log_path, 0)
+    else:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -148,7 +170,7 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
 
     model.train()
     context, horizon = cfg.data.context, cfg.data.horizon
-    loss_value = None
+    loss_value, bad_gradients = None, 0
     batches = train_loader(splits["train"], tc.batch_size, cfg.seed, start, tc.steps)
     bar = tqdm(batches, total=tc.steps, initial=start, desc=f"train {cfg.model_name}", unit="step",
                disable=not progress, leave=False)
@@ -173,16 +195,23 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
                 adversarial_loss, parts = adversary.generator_loss(predictions, target)
                 loss = loss + adversarial_loss
                 extra.update(parts)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if tc.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(parameters, tc.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
             loss_value = loss.item()
             done = step + 1
+            if not math.isfinite(loss_value):
+                raise NonFiniteError(f"non-finite loss ({loss_value}) at step {done}")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            norm = torch.nn.utils.clip_grad_norm_(parameters, tc.grad_clip if tc.grad_clip > 0 else math.inf)
+            if scaler.is_enabled() or math.isfinite(norm.item()):
+                bad_gradients = 0
+                scaler.step(optimizer)
+            else:  # skip the update; a GradScaler does the same for fp16 on its own
+                bad_gradients += 1
+                if bad_gradients >= tc.nonfinite_grad_steps:
+                    raise NonFiniteError(f"non-finite gradients for {bad_gradients} steps in a row at step {done}")
+            scaler.update()
+            scheduler.step()
             record = {"step": done, "loss": loss_value, "lr": scheduler.get_last_lr()[0],
                       "teacher_forcing": teacher_forcing, "context_forcing": context_forcing, **extra}
 
@@ -191,21 +220,26 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
                 record["val_loss"] = val_loss
                 if val_loss < best_val:
                     best_val, best_step = val_loss, done
-                    _save_atomic({"model": model.state_dict(), "step": done, "val_loss": val_loss}, run_dir / BEST)
+                    checkpoints.save({"model": model.state_dict(), "step": done, "val_loss": val_loss},
+                                     run_dir / BEST)
             if done % tc.checkpoint_every == 0 or done == tc.steps:
-                _save_atomic({
+                checkpoints.save_resume({
                     "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                     "adversary": adversary.state_dict() if adversary is not None else None,
                     "step": done, "best_val_loss": best_val, "best_step": best_step,
                     "sampling": {"teacher_forcing": teacher_forcing, "context_forcing": context_forcing},
                     "rng": _rng_state(),
-                }, checkpoint_path)
+                }, run_dir, done)
             log.write(json.dumps(record) + "\n")
             log.flush()
             bar.set_postfix(loss=f"{loss_value:.4g}")
     bar.close()
 
-    if (run_dir / BEST).is_file():
-        model.load_state_dict(torch.load(run_dir / BEST, map_location=device, weights_only=True)["model"])
-    return TrainResult(tc.steps, best_step, best_val if best_step else None, loss_value, resumed_from)
+    if best_step is not None:
+        try:
+            model.load_state_dict(checkpoints.load(run_dir / BEST, device)["model"])
+        except checkpoints.Unreadable as exc:
+            raise checkpoints.Unreadable(f"{run_dir / BEST}: the weights of the best validation step "
+                                         f"({best_step}) cannot be read: {exc}") from None
+    return TrainResult(tc.steps, best_step, best_val if best_step else None, loss_value, resumed_from, note)

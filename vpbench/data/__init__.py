@@ -10,10 +10,10 @@ import torch
 
 from vpbench.schema import DataConfig
 from vpbench.data.loader import ClipDataset, eval_loader, train_loader
-from vpbench.data.storage import SPLITS, dataset_path, fingerprint, prepare
+from vpbench.data.storage import SPLITS, check_fits, dataset_path, fingerprint, prepare, verify
 
-__all__ = ["ClipDataset", "SPLITS", "dataset_path", "eval_loader", "fingerprint", "load_splits",
-           "prepare", "to_float", "train_loader"]
+__all__ = ["ClipDataset", "SPLITS", "check_fits", "dataset_path", "eval_loader", "fingerprint", "load_splits",
+           "prepare", "to_float", "train_loader", "verify"]
 
 
 def load_splits(cfg: DataConfig, progress: bool = True) -> dict[str, ClipDataset]:

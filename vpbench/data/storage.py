@@ -5,7 +5,12 @@ Layout (``offline-assets.md`` §4): one row per clip, ``video`` = the raw uint8 
 reads 7-100x faster than ``Array4D``; ``load_from_disk`` memory-maps the Arrow files.
 
 A data set is built into a temporary folder and renamed into place, so two processes that build
-the same fingerprint at once both end with one complete copy.
+the same fingerprint at once both end with one complete copy, and an interrupted build never leaves
+a data set that loads. The build writes ``vpbench_manifest.json``: every file with its size, its
+sha256 and a sampled hash (:func:`file_digests`). Opening a data set checks it once per process: the
+full hashes while the data set is at most :data:`FULL_CHECK_BYTES`, the sampled ones above (and
+:func:`verify` with ``full=True`` on demand). A procedural data set that fails the check (a damaged
+or missing file, no manifest) is rebuilt, saying which file was wrong.
 """
 
 from __future__ import annotations
@@ -20,11 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from vpbench.schema import DataConfig
 from vpbench.errors import DataError
+from vpbench.schema import DataConfig, RunConfig
 
 SPLITS = ("train", "val", "test")
+MANIFEST = "vpbench_manifest.json"
+FULL_CHECK_BYTES = 1 << 30  # data sets up to this size are hashed in full when first opened by a process
 _CHUNK = 64  # clips per Arrow chunk while building
+_SAMPLE_BLOCKS, _SAMPLE_BLOCK = 64, 1 << 16  # the sampled hash reads 64 blocks of 64 KiB spread over the file
+_verified: set[tuple] = set()  # (path, files' sizes and mtimes) checked by this process
 
 
 def data_root() -> Path:
@@ -52,17 +61,137 @@ def dataset_path(cfg: DataConfig) -> Path:
     return data_root() / f"{cfg.source}-{fingerprint(cfg)}"
 
 
+def estimated_bytes(cfg: DataConfig) -> int:
+    """The uint8 payload of a data set: clips x T x C x H x W."""
+    clips = cfg.train_clips + cfg.val_clips + cfg.test_clips
+    return clips * (cfg.context + cfg.horizon) * cfg.channels * cfg.height * cfg.width
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:,.1f} GiB"
+
+
+def check_fits(configs: list[RunConfig]) -> None:
+    """Refuse runs whose data sets would not fit on the data disk, or whose batches would not fit in memory.
+
+    Data sets already built cost nothing; the others are added up against the free space under
+    :func:`data_root`. A batch is ``B x T x C x H x W`` float32 on the host (training or test batch).
+    """
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    needed: dict[Path, int] = {}
+    for cfg in configs:
+        data = cfg.data
+        path = dataset_path(data)
+        if not (path / MANIFEST).is_file():
+            needed[path] = estimated_bytes(data)
+        frames = (data.context + data.horizon) * data.channels * data.height * data.width
+        batch = max(cfg.train.batch_size, cfg.eval.batch_size)
+        if batch * frames * 4 > memory:
+            raise DataError(f"{cfg.sources.get('dataset', 'data')}: one batch of {batch} clips of "
+                            f"{data.context + data.horizon}x{data.channels}x{data.height}x{data.width} float32 "
+                            f"needs {_gib(batch * frames * 4)}, more than this machine's {_gib(memory)} of memory")
+    if not needed:
+        return
+    root = data_root()
+    existing = next(p for p in (root, *root.parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    total = sum(needed.values())
+    if total > free:
+        largest = max(needed, key=needed.get)
+        raise DataError(f"the data sets to build need {_gib(total)} under {root} but {_gib(free)} is free "
+                        f"(largest: {largest.name}, {_gib(needed[largest])} = clips x T x C x H x W bytes)")
+
+
 def prepare(cfg: DataConfig, progress: bool = True):
-    """The DatasetDict (train/val/test) for ``cfg``, built on first use, memory-mapped after."""
+    """The DatasetDict (train/val/test) for ``cfg``, built on first use (or when damaged), memory-mapped after."""
     import datasets
+    from tqdm import tqdm
 
     path = dataset_path(cfg)
-    if not (path / "dataset_dict.json").is_file():
+    problem = verify(path, full=None)
+    if problem is not None:
+        if path.exists():
+            tqdm.write(f"{path}: {problem}: rebuilding it")
+            _discard(path)
         _build(cfg, path, progress)
+        problem = verify(path, full=None)
+        if problem is not None:
+            raise DataError(f"{path}: {problem} right after building it")
     try:
         return datasets.load_from_disk(str(path))
-    except Exception as exc:  # a damaged cache: name it so the user can delete it
+    except Exception as exc:  # passed its checksums, yet unreadable: name it
         raise DataError(f"cannot read the prepared data set {path}: {exc}") from None
+
+
+def file_digests(path: Path) -> dict[str, str | int]:
+    """``{"size", "sha256", "sampled"}`` of a file (see :func:`_sampled_digest`)."""
+    full = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            full.update(block)
+    return {"size": path.stat().st_size, "sha256": full.hexdigest(), "sampled": _sampled_digest(path)}
+
+
+def _sampled_digest(path: Path) -> str:
+    """A hash of the file's size and 64 blocks of 64 KiB spread evenly over it: cheap for huge files."""
+    size = path.stat().st_size
+    sampled = hashlib.sha256(str(size).encode())
+    with path.open("rb") as handle:
+        for i in range(_SAMPLE_BLOCKS):
+            handle.seek(max(0, size - _SAMPLE_BLOCK) * i // (_SAMPLE_BLOCKS - 1))
+            sampled.update(handle.read(_SAMPLE_BLOCK))
+    return sampled.hexdigest()
+
+
+def write_manifest(folder: Path, extra: dict | None = None) -> None:
+    """Record every file under ``folder`` (but the manifest) with its digests, in ``folder/MANIFEST``."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
+    body = {**(extra or {}), "files": {str(p.relative_to(folder)): file_digests(p) for p in files}}
+    (folder / MANIFEST).write_text(json.dumps(body, indent=1, sort_keys=True))
+
+
+def verify(path: Path, full: bool | None = None) -> str | None:
+    """None when the data set at ``path`` matches its manifest, else what is wrong (naming the file).
+
+    ``full``: hash whole files (True), sampled blocks (False), or whole files only while the data set
+    is at most FULL_CHECK_BYTES (None). A data set that passed is not hashed again by this process.
+    """
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        return "missing" if not path.exists() else f"no {MANIFEST} (an interrupted or older build)"
+    try:
+        files = json.loads(manifest_path.read_text())["files"]
+    except (ValueError, KeyError) as exc:
+        return f"{manifest_path} is unreadable ({exc})"
+    stats = {}
+    for name, expected in files.items():
+        file = path / name
+        if not file.is_file():
+            return f"{file} is missing"
+        stat = file.stat()
+        if stat.st_size != expected["size"]:
+            return f"{file} has {stat.st_size} bytes, the manifest says {expected['size']}"
+        stats[name] = (stat.st_size, stat.st_mtime_ns)
+    if full is None:
+        full = sum(size for size, _ in stats.values()) <= FULL_CHECK_BYTES
+    key = (str(path.resolve()), full, tuple(sorted(stats.items())))
+    if key in _verified:
+        return None
+    for name, expected in files.items():
+        file = path / name
+        if full and file_digests(file)["sha256"] != expected["sha256"]:
+            return f"{file} does not match its sha256 in {MANIFEST} (damaged)"
+        if not full and _sampled_digest(file) != expected["sampled"]:
+            return f"{file} does not match its sampled hash in {MANIFEST} (damaged)"
+    _verified.add(key)
+    return None
+
+
+def _discard(path: Path) -> None:
+    """Move a damaged data set aside (readers that hold its files keep them) and delete it."""
+    trash = path.with_name(f".trash-{path.name}-{os.getpid()}")
+    os.replace(path, trash)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def _build(cfg: DataConfig, path: Path, progress: bool) -> None:
@@ -91,10 +220,11 @@ def _build(cfg: DataConfig, path: Path, progress: bool) -> None:
         bar.close()
         datasets.disable_progress_bars()  # our own bar above covers the build
         datasets.DatasetDict(splits).save_to_disk(str(tmp / "dataset"))
+        write_manifest(tmp / "dataset", {"fingerprint": fingerprint(cfg), "source": cfg.source})
         try:
             os.replace(tmp / "dataset", path)
         except OSError:
-            if not (path / "dataset_dict.json").is_file():  # not a concurrent build that won the race
+            if verify(path) is not None:  # not a concurrent build that won the race
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
