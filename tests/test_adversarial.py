@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers import build_smoke, smoke_clip
+from vpbench import checkpoints
 from vpbench.adversarial import Adversary, Discriminator
 from vpbench.config import RunSpec, resolve
 from vpbench.data import load_splits
@@ -60,7 +61,7 @@ def test_gan_training_updates_the_discriminator_and_resumes_its_state(tmp_path):
     model, _ = build_smoke("strpm")
     result = train(config, model, splits, tmp_path, torch.device("cpu"), progress=False)
     assert result.steps == 4
-    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    state = checkpoints.load(checkpoints.resume_path(tmp_path, 4))  # tensors only, as every resume reads it
     assert state["adversary"]["optimizer"]["state"]  # the discriminator's Adam has taken steps
     log = (tmp_path / "train.jsonl").read_text().splitlines()
     assert all('"d_loss"' in line and '"lp"' in line for line in log)

@@ -57,7 +57,7 @@ def test_smoke_suite_runs_skips_and_tables(tmp_path, cli_env):
             assert all(n.replace(".", "").isdigit() for n in numbers[10:]), row
 
     run_dirs = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
-    convlstm_dir = next(p for p in run_dirs if (p / "checkpoint.pt").exists())
+    convlstm_dir = next(p for p in run_dirs if list(p.glob("checkpoint-*.pt")))
     assert (convlstm_dir / "samples" / "test000.png").is_file() and (convlstm_dir / "samples" / "test000.gif").is_file()
     assert (convlstm_dir / "config.yaml").is_file() and (convlstm_dir / "best.pt").is_file()
     shown = vpbench("show", convlstm_dir.name[:6], "--store", str(store), env=cli_env)

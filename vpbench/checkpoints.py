@@ -55,9 +55,10 @@ def load(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:
-        reason = next((line.strip() for line in str(exc).splitlines() if "GLOBAL" in line or "Unsupported" in line),
-                      str(exc).splitlines()[0] if str(exc) else "unsupported content")
-        raise CheckpointError(f"{path}: refused to load: the file asks for more than tensors ({reason}); "
+        asks = [line.strip() for line in str(exc).splitlines() if "GLOBAL" in line]
+        if not asks:  # not a pickle at all (garbage bytes): damaged, not hostile
+            raise Unreadable(f"{path.name}: {' '.join(str(exc).split())[:200]}") from None
+        raise CheckpointError(f"{path}: refused to load: the file asks for more than tensors ({asks[0]}); "
                               "no code from it ran. Delete it to start the run again") from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
         raise Unreadable(f"{path.name}: {' '.join(str(exc).split())[:200]}") from None

@@ -87,6 +87,7 @@ class Store:
 
     def __init__(self, path: str | Path = DEFAULT_STORE):
         self.path = Path(path)
+        self._checked = False  # whether this object has run SQLite's quick check on the file
 
     @contextmanager
     def _connect(self, readonly: bool) -> Iterator[sqlite3.Connection]:
@@ -106,6 +107,11 @@ class Store:
             if not readonly:
                 connection.execute("PRAGMA journal_mode=DELETE")  # also converts stores written in WAL mode
                 connection.executescript(_SCHEMA)
+            if not self._checked:
+                verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
+                if verdict != "ok":
+                    raise StoreError(f"{self.path}: damaged results store (quick_check: {' '.join(verdict.split())})")
+                self._checked = True
             yield connection
         except sqlite3.DatabaseError as exc:
             problem = "not a vpbench results store" if "no such table" in str(exc) else "unusable results store"
@@ -125,14 +131,12 @@ class Store:
             connection.execute("COMMIT")
 
     def check_writable(self) -> None:
-        """Raise StoreError unless the store can be written and its contents pass SQLite's quick check.
+        """Raise StoreError unless the store can be written and passes SQLite's quick check.
 
         ``vpbench run`` calls this before it creates anything, so a bad store costs nothing.
         """
-        with self._transaction() as db:
-            verdict = db.execute("PRAGMA quick_check").fetchone()[0]
-        if verdict != "ok":
-            raise StoreError(f"{self.path}: damaged results store (quick_check: {verdict})")
+        with self._transaction():
+            pass
 
     # ---------------------------------------------------------------- writes
 

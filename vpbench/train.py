@@ -21,6 +21,7 @@ import json
 import math
 import os
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,7 +154,7 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
     log_path = run_dir / "train.jsonl"
     state, note = checkpoints.load_latest(run_dir, device)
     if note:
-        tqdm.write(f"{run_dir.name}: {note}")
+        tqdm.write(f"{run_dir.name}: {note}", file=sys.stderr)
     if state is None:
         _truncate_log(log_path, 0)
     else:

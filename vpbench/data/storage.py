@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -111,7 +112,7 @@ def prepare(cfg: DataConfig, progress: bool = True):
     problem = verify(path, full=None)
     if problem is not None:
         if path.exists():
-            tqdm.write(f"{path}: {problem}: rebuilding it")
+            tqdm.write(f"{path}: {problem}: rebuilding it", file=sys.stderr)
             _discard(path)
         _build(cfg, path, progress)
         problem = verify(path, full=None)
