@@ -33,6 +33,7 @@ def test_user_mistakes_print_one_line_exit_2_and_leave_the_store_untouched(tmp_p
     assert not store.exists() and not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_smoke_suite_runs_skips_and_tables(tmp_path, cli_env):
     store = tmp_path / "runs" / "results.sqlite"
     first = vpbench("run", "--suite", "smoke", "--store", str(store), "--no-progress", env=cli_env)
@@ -66,6 +67,7 @@ def test_smoke_suite_runs_skips_and_tables(tmp_path, cli_env):
         assert marker in vpbench("table", "--store", str(store), "--format", fmt, env=cli_env).stdout
 
 
+@pytest.mark.slow
 def test_a_failed_run_is_recorded_and_the_suite_carries_on(tmp_path, cli_env):
     store = tmp_path / "results.sqlite"
     result = vpbench("run", "--suite", str(FIXTURES / "failing_suite.yaml"), "--store", str(store), "--no-progress",
@@ -89,6 +91,7 @@ def test_models_lists_every_registered_model(cli_env):
     assert "convlstm          53.36 M" in result.stdout
 
 
+@pytest.mark.slow
 def test_baselines_suite_runs_all_seven_models(tmp_path, cli_env):
     store = tmp_path / "results.sqlite"
     result = vpbench("run", "--suite", "baselines", "--store", str(store), "--no-progress", env=cli_env)
@@ -100,6 +103,7 @@ def test_baselines_suite_runs_all_seven_models(tmp_path, cli_env):
     assert labels == {"convlstm", "predrnn", "predrnnpp", "e3dlstm", "crevnet", "motionrnn", "copy_last"}
 
 
+@pytest.mark.slow
 def test_profile_strpm_at_4k_on_the_cpu_prints_counts_and_latency(tmp_path, cli_env):
     # one warm-up-free sample keeps the test short; the 4K forward needs about 3 GiB, not 24
     result = vpbench("profile", "--model", "strpm", "--geometry", "sjtu4k", "--samples", "1", "--warmup", "0",

@@ -1,5 +1,6 @@
 """Every registered model gets the same smoke tests (STYLE §9): parametrised over the registry."""
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,12 @@ from vpbench import registry
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "models"
 MODELS = registry.names()
+
+
+def test_the_registry_holds_every_model_the_project_declares():
+    declared = tomllib.loads((CONFIGS.parent.parent / "pyproject.toml").read_text())["project"]["entry-points"]
+    assert MODELS == sorted(declared["vpbench.models"])  # the sweeps below run over all of them, never over none
+    assert len(MODELS) == 10
 
 
 def test_every_registered_model_has_a_config_and_a_description():

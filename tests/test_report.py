@@ -91,6 +91,7 @@ def test_committed_tables_and_plots_regenerate_from_the_committed_csv(suite, tmp
         assert Image.open(folder / "plots" / name).size == Image.open(tmp_path / name).size
 
 
+@pytest.mark.slow
 def test_smoke_suite_reproduces_its_committed_rows_to_the_printed_precision(tmp_path, cli_env):
     committed = pd.read_csv(LEADERBOARDS / "smoke" / "runs.csv")
     store = tmp_path / "results.sqlite"

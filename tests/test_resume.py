@@ -20,6 +20,7 @@ def _run(args, store, env):
                           cwd=REPO, timeout=600)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model,steps", [("convlstm", 150), ("strpm", 80)])
 def test_sigkill_then_resume_gives_the_uninterrupted_metrics(tmp_path, cli_env, model, steps):
     args = ["run", "--model", model, "--set", f"train.steps={steps}", *COMMON]

@@ -32,8 +32,12 @@ def test_schedules():
 def test_bf16_autocast_trains_on_the_cpu(tmp_path):
     config = resolve(RunSpec("convlstm"), "smoke", {"train": {"amp": "bf16", "steps": 4, "val_every": 2}})
     model, _ = build_smoke("convlstm")
+    dtypes = set()
+    first_conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    first_conv.register_forward_hook(lambda module, args, out: dtypes.add(out.dtype) if module.training else None)
     result = train(config, model, load_splits(config.data, progress=False), tmp_path, torch.device("cpu"),
                    progress=False)
+    assert dtypes == {torch.bfloat16}  # every training forward really ran under bf16 autocast
     assert result.steps == 4 and math.isfinite(result.final_loss) and result.best_step in (2, 4)
     lines = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [1, 2, 3, 4] and "val_loss" in lines[1]
