@@ -1,4 +1,4 @@
-"""The ``vpbench`` command: run | config | table | plot | export | profile | show | models.
+"""The ``vpbench`` command: run | config | table | plot | export | profile | show | models | data.
 
 A user mistake (unknown model, key or scale, missing file, impossible geometry) prints one line,
 ``vpbench: error: ...``, and exits with code 2 before the store is touched.
@@ -33,6 +33,13 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
     return value
+
+
+def _size(text: str) -> tuple[int, int]:
+    height, sep, width = text.lower().partition("x")
+    if not (sep and height.isdigit() and width.isdigit() and int(height) > 0 and int(width) > 0):
+        raise argparse.ArgumentTypeError(f"expected HxW, e.g. 128x128, got {text!r}")
+    return int(height), int(width)
 
 
 def _yes_no(text: str) -> bool:
@@ -93,6 +100,27 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("models", help="list the registered models")
 
+    data = commands.add_parser("data", help="prepare, list, describe and verify data sets of real footage")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    prepare = data_commands.add_parser("prepare", help="decode videos or frame folders into a data set")
+    prepare.add_argument("--source", type=Path, required=True, help="a folder of videos or frame folders, or one video")
+    prepare.add_argument("--layout", required=True,
+                         help="videos | frames | ucf-sports | human36m | sjtu4k (the last three: the paper's protocols)")
+    prepare.add_argument("--name", required=True, help="the data set's name (data.source: prepared, data.name: NAME)")
+    prepare.add_argument("--size", type=_size, help="stored HxW, e.g. 128x128 (default: the layout's, or the footage's own)")
+    prepare.add_argument("--stride", type=_positive, help="keep every K-th frame (default: the layout's)")
+    prepare.add_argument("--clip-length", type=_positive, help="frames per clip, context + horizon (default: the layout's)")
+    prepare.add_argument("--fit", choices=("resize", "crop", "pad"), help="how frames reach HxW before the Lanczos resize")
+    prepare.add_argument("--splits", type=Path, help="a folder with train.txt and test.txt (STRPM's split lists)")
+    prepare.add_argument("--divisible-by", type=_positive,
+                         help="H and W must be multiples of the codec's patch x stride ratio (default: the layout's)")
+    prepare.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    data_commands.add_parser("list", help="the prepared data sets")
+    info = data_commands.add_parser("info", help="one prepared data set's manifest: sources, decoder, splits")
+    info.add_argument("name")
+    verify = data_commands.add_parser("verify", help="hash every file of a prepared data set against its manifest")
+    verify.add_argument("name")
+
     profile = commands.add_parser("profile", help="parameters, FLOPs and latency of one model (stored as a profile-only run)")
     profile.add_argument("--model", required=True, help="a model config under configs/models")
     profile.add_argument("--geometry", default="human36m",
@@ -140,11 +168,14 @@ def _fix_profile_device(runs, device: str):
 
 def cmd_run(args: argparse.Namespace) -> int:
     suite, runs = _resolve_runs(args)  # every config is validated before the store is opened
+    from vpbench.config import run_id_of
     from vpbench.data import check_fits
     from vpbench.executors import InProcessExecutor, resolve_device
     from vpbench.store import Store
 
     resolve_device(args.device)
+    for _, cfg in runs:
+        run_id_of(cfg)  # a data set that must exist and does not is an error before anything is written
     check_fits([cfg for _, cfg in runs if cfg.task == "train"])
     runs = _fix_profile_device(runs, args.device)
     store = Store(args.store)
@@ -292,6 +323,46 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    import json as json_module
+
+    from vpbench.data.storage import MANIFEST, data_root, prepared_path, verify
+
+    if args.data_command == "prepare":
+        from vpbench.data.footage import prepare_folder
+
+        path = prepare_folder(args.source, args.layout, args.name, args.size, args.stride, args.clip_length,
+                              args.splits, args.fit, args.divisible_by, progress=not args.no_progress)
+        clips = json_module.loads((path / MANIFEST).read_text())["clips"]
+        print(f"{args.name}: {path} ({', '.join(f'{n} {split}' for split, n in clips.items())} clips)")
+        return 0
+    if args.data_command == "list":
+        folder = data_root() / "prepared"
+        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if (path / MANIFEST).is_file():
+                manifest = json_module.loads((path / MANIFEST).read_text())
+                clips = ", ".join(f"{n} {split}" for split, n in manifest.get("clips", {}).items())
+                size = "x".join(map(str, manifest.get("size", [])))
+                print(f"{path.name}: {manifest.get('layout')} {size}, {manifest.get('clip_length')} frames, {clips}")
+        return 0
+    path = prepared_path(args.name)
+    if not (path / MANIFEST).is_file():
+        raise VpbenchError(f"no prepared data set {args.name!r} at {path} (`vpbench data list` shows them)")
+    if args.data_command == "info":
+        manifest = json_module.loads((path / MANIFEST).read_text())
+        manifest["sources"] = f"{len(manifest.get('sources', {}))} files (sizes and sha256 in {path / MANIFEST})"
+        manifest["files"] = f"{len(manifest.get('files', {}))} files (sizes and sha256 in {path / MANIFEST})"
+        manifest["sequences"] = {k: len(v) for k, v in manifest.get("sequences", {}).items()}
+        for key, value in manifest.items():
+            print(f"{key:>28}: {value}")
+        return 0
+    problem = verify(path, full=True)
+    if problem is not None:
+        raise VpbenchError(f"data set {args.name!r}: {problem}")
+    print(f"{args.name}: every file matches its sha256 in {path / MANIFEST}")
+    return 0
+
+
 GEOMETRIES = {"human36m": "geometry_human36m", "ucf": "geometry_ucf", "sjtu4k": "geometry_sjtu4k"}
 
 
@@ -327,7 +398,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "profile": cmd_profile, "plot": cmd_plot, "export": cmd_export, "config": cmd_config, "table": cmd_table, "show": cmd_show, "models": cmd_models}
+COMMANDS = {"data": cmd_data, "run": cmd_run, "profile": cmd_profile, "plot": cmd_plot, "export": cmd_export, "config": cmd_config, "table": cmd_table, "show": cmd_show, "models": cmd_models}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,10 +45,25 @@ class MovingObjectsConfig:
 
 
 @dataclass
-class DataConfig:
-    """Which clips a run trains and tests on. Splits are disjoint by construction."""
+class MovingDigitsConfig:
+    """The Moving MNIST protocol (``vpbench.data.moving_digits``)."""
 
-    source: Literal["moving_objects"] = "moving_objects"  # the generator or prepared data set
+    digits: int = bounded(2, ge=1)  # digits per clip
+    speed: float = bounded(0.1, ge=0, le=1)  # pixels per frame as a fraction of (H - 28): Srivastava's step_length
+
+
+@dataclass
+class DataConfig:
+    """Which clips a run trains and tests on. Splits are disjoint by construction.
+
+    ``source``: ``moving_objects`` and ``moving_digits`` are generated; ``footage`` decodes the
+    package-shipped video ``name`` (bigbuckbunny, vtest) on first use; ``prepared`` opens the data set
+    that ``vpbench data prepare --name NAME`` made; ``hub`` loads the Hugging Face data set ``name``.
+    For footage, prepared and hub data the clip counts are upper bounds (the first N of each split).
+    """
+
+    source: Literal["moving_objects", "moving_digits", "footage", "prepared", "hub"] = "moving_objects"
+    name: str = ""  # footage: bigbuckbunny | vtest; prepared: the --name of `vpbench data prepare`; hub: repo id
     height: int = bounded(64, ge=1)  # H
     width: int = bounded(64, ge=1)  # W
     channels: Literal[1, 3] = 3  # C
@@ -60,7 +75,10 @@ class DataConfig:
     val_clips: int = bounded(32, ge=1)  # model selection only
     test_clips: int = bounded(32, ge=1)  # reported metrics only
     seed: int = bounded(0, ge=0)  # data seed; the training seed is separate
+    stride: int = bounded(1, ge=1)  # footage: keep every stride-th frame
+    fit: Literal["resize", "crop", "pad"] = "crop"  # footage: how frames reach height x width (then Lanczos)
     moving_objects: MovingObjectsConfig = field(default_factory=MovingObjectsConfig)
+    moving_digits: MovingDigitsConfig = field(default_factory=MovingDigitsConfig)
 
     def geometry(self) -> Geometry:
         return Geometry(self.channels, self.height, self.width, self.context, self.horizon,

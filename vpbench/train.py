@@ -148,7 +148,7 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
     adversary = Adversary(tc, cfg.data.geometry(), device) if tc.loss != "mse" else None
     val_set = splits["val"]
     if tc.val_clips:
-        val_set = ClipDataset(val_set.split, limit=tc.val_clips)
+        val_set = ClipDataset(val_set.split, limit=min(tc.val_clips, len(val_set)), frames=val_set.frames)
 
     start, best_val, best_step, resumed_from = 0, math.inf, None, None
     log_path = run_dir / "train.jsonl"

@@ -17,17 +17,18 @@ from vpbench.errors import DataError
 
 
 class ClipDataset(Dataset):
-    """A split of a prepared data set; item i is clip i as ``[T, C, H, W]`` uint8."""
+    """A split of a prepared data set; item i is clip i as ``[T, C, H, W]`` uint8 (its first ``frames``)."""
 
-    def __init__(self, split, limit: int | None = None):
-        self.split = split
+    def __init__(self, split, limit: int | None = None, frames: int | None = None):
+        self.split, self.frames = split, frames
         self.length = len(split) if not limit else min(limit, len(split))
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        return torch.from_numpy(decode_row(self.split[int(index)]).copy())
+        clip = decode_row(self.split[int(index)])
+        return torch.from_numpy(clip[:self.frames].copy())
 
 
 class StepBatchSampler(Sampler[list[int]]):

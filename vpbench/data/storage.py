@@ -22,7 +22,9 @@ import os
 import shutil
 import sys
 import tempfile
+from functools import cache
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -33,6 +35,7 @@ SPLITS = ("train", "val", "test")
 MANIFEST = "vpbench_manifest.json"
 FULL_CHECK_BYTES = 1 << 30  # data sets up to this size are hashed in full when first opened by a process
 _CHUNK = 64  # clips per Arrow chunk while building
+FOOTAGE_VERSION = 1  # bump when package footage is cut into clips differently
 _SAMPLE_BLOCKS, _SAMPLE_BLOCK = 64, 1 << 16  # the sampled hash reads 64 blocks of 64 KiB spread over the file
 _verified: set[tuple] = set()  # (path, files' sizes and mtimes) checked by this process
 
@@ -42,23 +45,62 @@ def data_root() -> Path:
     return Path(os.environ.get("VPBENCH_DATA", Path.home() / ".cache" / "vpbench" / "data"))
 
 
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_file_sha256 = cache(sha256_of)  # installed assets (digits image, package videos) do not change under a process
+
+
+def prepared_path(name: str) -> Path:
+    """Where ``vpbench data prepare --name NAME`` puts a data set."""
+    if not name or "/" in name or name.startswith("."):
+        raise DataError(f"data set name {name!r}: expected a plain name (letters, digits, '-', '_')")
+    return data_root() / "prepared" / name
+
+
 def fingerprint(cfg: DataConfig) -> str:
-    """A hash of everything that decides the clips' pixels (16 hex digits)."""
+    """A hash of everything that decides the clips' pixels (16 hex digits).
+
+    Generated data: the config, the generator's version and what it renders with (Pillow's font, the
+    digits image). Package footage: the config, the video file's sha256, the decoder and the resize
+    filter. A prepared data set: its manifest's file hashes (it must exist). The hub: the name.
+    """
     import PIL
 
-    from vpbench.data.moving_objects import GENERATOR_VERSION
+    content: dict = {"source": cfg.source, "config": dataclasses.asdict(cfg)}
+    if cfg.source == "moving_objects":
+        from vpbench.data.moving_objects import GENERATOR_VERSION
 
-    content = {
-        "source": cfg.source,
-        "generator": GENERATOR_VERSION,
-        "pillow": PIL.__version__,  # the bundled font renders the digits
-        "config": dataclasses.asdict(cfg),
-    }
+        content.update(generator=GENERATOR_VERSION, pillow=PIL.__version__)  # the bundled font renders the digits
+    elif cfg.source == "moving_digits":
+        from vpbench.data.moving_digits import GENERATOR_VERSION, digits_path
+
+        content.update(generator=GENERATOR_VERSION, digits=_file_sha256(digits_path()))
+    elif cfg.source == "footage":
+        from vpbench.data.decode import RESIZE_FILTER, decoder_version
+        from vpbench.data.footage import package_file
+
+        content.update(video=_file_sha256(package_file(cfg.name)), decoder=decoder_version(), filter=RESIZE_FILTER,
+                       pillow=PIL.__version__, layout=FOOTAGE_VERSION)
+    elif cfg.source == "prepared":
+        manifest = prepared_path(cfg.name) / MANIFEST
+        if not manifest.is_file():
+            raise DataError(f"no prepared data set {cfg.name!r} (looked for {manifest}): make it with "
+                            f"`vpbench data prepare --name {cfg.name} --source PATH --layout ...`")
+        files = json.loads(manifest.read_text())["files"]
+        content["files"] = {name: digests["sha256"] for name, digests in files.items()}
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def dataset_path(cfg: DataConfig) -> Path:
+    if cfg.source == "prepared":
+        return prepared_path(cfg.name)
     return data_root() / f"{cfg.source}-{fingerprint(cfg)}"
 
 
@@ -82,6 +124,8 @@ def check_fits(configs: list[RunConfig]) -> None:
     needed: dict[Path, int] = {}
     for cfg in configs:
         data = cfg.data
+        if data.source in ("prepared", "hub"):
+            continue  # made by `vpbench data prepare` or held by the hub: nothing to build here
         path = dataset_path(data)
         if not (path / MANIFEST).is_file():
             needed[path] = estimated_bytes(data)
@@ -104,17 +148,27 @@ def check_fits(configs: list[RunConfig]) -> None:
 
 
 def prepare(cfg: DataConfig, progress: bool = True):
-    """The DatasetDict (train/val/test) for ``cfg``, built on first use (or when damaged), memory-mapped after."""
+    """The DatasetDict (train/val/test) for ``cfg``, built on first use (or when damaged), memory-mapped after.
+
+    A prepared data set is never rebuilt here: a damaged one is a DataError naming the file, and
+    ``vpbench data prepare`` makes it again.
+    """
     import datasets
     from tqdm import tqdm
 
+    if cfg.source == "hub":
+        return _from_hub(cfg.name)
     path = dataset_path(cfg)
     problem = verify(path, full=None)
+    if problem is not None and cfg.source == "prepared":
+        raise DataError(f"prepared data set {cfg.name!r}: {problem}; run `vpbench data verify {cfg.name}` and "
+                        "prepare it again")
     if problem is not None:
         if path.exists():
             tqdm.write(f"{path}: {problem}: rebuilding it", file=sys.stderr)
             _discard(path)
-        _build(cfg, path, progress)
+        splits, extra = _source_clips(cfg)
+        build(path, splits, {"fingerprint": fingerprint(cfg), **extra}, progress)
         problem = verify(path, full=None)
         if problem is not None:
             raise DataError(f"{path}: {problem} right after building it")
@@ -124,13 +178,66 @@ def prepare(cfg: DataConfig, progress: bool = True):
         raise DataError(f"cannot read the prepared data set {path}: {exc}") from None
 
 
+def _from_hub(name: str):
+    """A Hugging Face hub data set in the binary layout; offline, a DataError at once (no retries)."""
+    import datasets
+
+    if datasets.config.HF_DATASETS_OFFLINE:
+        raise DataError(f"hub data set {name!r}: the Hugging Face hub is off (HF_DATASETS_OFFLINE=1, vpbench's "
+                        "default); set HF_DATASETS_OFFLINE=0 where the hub is reachable, or prepare the data locally")
+    try:
+        loaded = datasets.load_dataset(name)
+    except Exception as exc:  # the hub's errors are many; the message says which
+        raise DataError(f"hub data set {name!r}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
+    missing = [split for split in SPLITS if split not in loaded]
+    if missing or not {"video", "shape"} <= set(loaded[SPLITS[0]].column_names):
+        raise DataError(f"hub data set {name!r}: expected splits {SPLITS} with columns video (uint8 bytes) and "
+                        f"shape [T, C, H, W]; got {dict((k, v.column_names) for k, v in loaded.items())}")
+    return loaded
+
+
+Rows = Iterator[dict]  # {"video": bytes, "shape": [T, C, H, W], ...}
+
+
+def _generated(generate, cfg: DataConfig, split: str, count: int) -> Rows:
+    for index in range(count):
+        clip = generate(cfg, split, index)
+        yield {"video": clip.tobytes(), "shape": list(clip.shape)}
+
+
+def _source_clips(cfg: DataConfig) -> tuple[dict[str, tuple[int, Rows]], dict]:
+    """Per split, ``(clip count, rows)`` of a generated or package-footage source, and manifest entries."""
+    counts = {"train": cfg.train_clips, "val": cfg.val_clips, "test": cfg.test_clips}
+    if cfg.source in ("moving_objects", "moving_digits"):
+        if cfg.source == "moving_objects":
+            from vpbench.data.moving_objects import generate_clip
+        else:
+            from vpbench.data.moving_digits import generate_clip
+        return {split: (n, _generated(generate_clip, cfg, split, n)) for split, n in counts.items()}, \
+            {"source": cfg.source}
+    from vpbench.data import footage
+    from vpbench.data.decode import RESIZE_FILTER, decoder_version
+
+    video = footage.package_file(cfg.name)
+    clip_length = cfg.context + cfg.horizon
+    sequences = footage.discover(video, "videos")
+    plan = footage.plan_by_sequence(sequences, clip_length, cfg.stride)
+    splits = {}
+    for split in SPLITS:
+        specs = plan.clips[split][:counts[split]]
+        splits[split] = (len(specs), footage.rows(specs, clip_length, cfg.stride, cfg.height, cfg.width, cfg.fit,
+                                                  cfg.channels))
+    extra = {"source": f"footage:{cfg.name}", "sources": {video.name: {"size": video.stat().st_size,
+                                                                         "sha256": _file_sha256(video)}},
+             "licence": footage.PACKAGE_FOOTAGE[cfg.name][3], "decoder": decoder_version(),
+             "resize_filter": RESIZE_FILTER, "fit": cfg.fit, "stride": cfg.stride, "clip_length": clip_length,
+             "split_origin": plan.origin}
+    return splits, extra
+
+
 def file_digests(path: Path) -> dict[str, str | int]:
     """``{"size", "sha256", "sampled"}`` of a file (see :func:`_sampled_digest`)."""
-    full = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            full.update(block)
-    return {"size": path.stat().st_size, "sha256": full.hexdigest(), "sampled": _sampled_digest(path)}
+    return {"size": path.stat().st_size, "sha256": sha256_of(path), "sampled": _sampled_digest(path)}
 
 
 def _sampled_digest(path: Path) -> str:
@@ -195,33 +302,40 @@ def _discard(path: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def _build(cfg: DataConfig, path: Path, progress: bool) -> None:
+def build(path: Path, splits: dict[str, tuple[int, Rows]], extra: dict, progress: bool) -> None:
+    """Write ``splits`` (per split: clip count and rows) as a DatasetDict at ``path``, with its manifest.
+
+    Built in a temporary folder beside ``path`` and renamed into place only when complete, so an
+    interrupted build leaves nothing that loads.
+    """
     import datasets
     from tqdm import tqdm
 
-    from vpbench.data.moving_objects import generate_clip
-
-    features = datasets.Features({"video": datasets.Value("binary"), "shape": datasets.Sequence(datasets.Value("int32"))})
-    counts = {"train": cfg.train_clips, "val": cfg.val_clips, "test": cfg.test_clips}
+    columns = {"video": datasets.Value("binary"), "shape": datasets.Sequence(datasets.Value("int32")),
+               "sequence": datasets.Value("string"), "start": datasets.Value("int32")}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+    _remove_abandoned_builds(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-{os.getpid()}-", dir=path.parent))
     try:
-        splits = {}
-        bar = tqdm(total=sum(counts.values()), desc=f"building {path.name}", unit="clip", disable=not progress)
-        for split, count in counts.items():
-            chunks = []
-            for start in range(0, count, _CHUNK):
-                clips = [generate_clip(cfg, split, i) for i in range(start, min(start + _CHUNK, count))]
-                chunks.append(datasets.Dataset.from_dict(
-                    {"video": [c.tobytes() for c in clips], "shape": [list(c.shape) for c in clips]},
-                    features=features,
-                ))
-                bar.update(len(clips))
-            splits[split] = datasets.concatenate_datasets(chunks)
+        built = {}
+        bar = tqdm(total=sum(n for n, _ in splits.values()), desc=f"building {path.name}", unit="clip",
+                   disable=not progress)
+        for split, (_, rows) in splits.items():
+            chunks, batch = [], []
+            for row in rows:
+                batch.append(row)
+                if len(batch) == _CHUNK:
+                    chunks.append(_chunk(batch, columns))
+                    bar.update(len(batch))
+                    batch = []
+            if batch or not chunks:
+                chunks.append(_chunk(batch, columns))
+                bar.update(len(batch))
+            built[split] = datasets.concatenate_datasets(chunks)
         bar.close()
         datasets.disable_progress_bars()  # our own bar above covers the build
-        datasets.DatasetDict(splits).save_to_disk(str(tmp / "dataset"))
-        write_manifest(tmp / "dataset", {"fingerprint": fingerprint(cfg), "source": cfg.source})
+        datasets.DatasetDict(built).save_to_disk(str(tmp / "dataset"))
+        write_manifest(tmp / "dataset", {**extra, "clips": {split: len(d) for split, d in built.items()}})
         try:
             os.replace(tmp / "dataset", path)
         except OSError:
@@ -229,6 +343,32 @@ def _build(cfg: DataConfig, path: Path, progress: bool) -> None:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _remove_abandoned_builds(path: Path) -> None:
+    """Delete the temporary folders of builds of ``path`` whose process is gone (killed mid-build)."""
+    for folder in path.parent.glob(f".{path.name}-*-*"):
+        pid = folder.name[len(path.name) + 2:].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _chunk(rows: list[dict], columns: dict):
+    import datasets
+
+    names = [name for name in columns if name in (rows[0] if rows else {"video": 0, "shape": 0})]
+    return datasets.Dataset.from_dict({name: [row[name] for row in rows] for name in names},
+                                      features=datasets.Features({name: columns[name] for name in names}))
 
 
 def decode_row(row: dict) -> np.ndarray:
