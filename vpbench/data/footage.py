@@ -322,7 +322,8 @@ def prepare_folder(source: Path, layout_name: str, name: str, size: tuple[int, i
     prepare leaves nothing that loads, and running it again starts over).
     """
     from vpbench.data.decode import FITS, RESIZE_FILTER, decoder_version
-    from vpbench.data.storage import build, prepared_path, sha256_of, verify
+    from vpbench.data.storage import build, prepared_path, verify
+    from vpbench.hashing import sha256_of
 
     if layout_name not in LAYOUTS:
         raise DataError(f"--layout {layout_name!r}: unknown layout (known: {', '.join(LAYOUTS)})")

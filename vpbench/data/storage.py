@@ -29,6 +29,7 @@ from typing import Iterator
 import numpy as np
 
 from vpbench.errors import DataError
+from vpbench.hashing import sha256_of
 from vpbench.schema import DataConfig, RunConfig
 
 SPLITS = ("train", "val", "test")
@@ -43,14 +44,6 @@ _verified: set[tuple] = set()  # (path, files' sizes and mtimes) checked by this
 def data_root() -> Path:
     """Where prepared data sets live: ``$VPBENCH_DATA``, else ``~/.cache/vpbench/data``."""
     return Path(os.environ.get("VPBENCH_DATA", Path.home() / ".cache" / "vpbench" / "data"))
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 _file_sha256 = cache(sha256_of)  # installed assets (digits image, package videos) do not change under a process
