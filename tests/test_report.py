@@ -38,9 +38,24 @@ def test_paired_difference_uses_shared_seeds_and_clips():
     better = {s: v + 0.5 + rng.normal(0, 0.1, 50) for s, v in base.items()}
     comparison = paired_difference(better, {**base, 7: np.zeros(50)})
     assert comparison.seeds == 3 and comparison.clips == 50
-    assert comparison.difference == pytest.approx(0.5, abs=0.05) and comparison.p_value < 1e-6
-    a, b = np.mean(list(better.values()), axis=0), np.mean(list(base.values()), axis=0)
-    assert comparison.p_value == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    assert comparison.difference == pytest.approx(0.5, abs=0.05)
+    assert comparison.low < comparison.difference < comparison.high and comparison.significant
+    assert paired_difference(better, base) == comparison  # deterministic
+
+
+def test_seed_variance_widens_the_interval_where_seed_averaging_hides_it():
+    # clips agree perfectly within a seed, but the seeds disagree on the sign: -0.02 dB on average
+    rng = np.random.default_rng(1)
+    clips = rng.normal(20, 1, 200)
+    reference = {s: clips for s in range(3)}
+    row = {s: clips + shift for s, shift in enumerate([0.30, -0.40, 0.04])}
+    seed_averaged = np.mean([row[s] - reference[s] for s in range(3)], axis=0)  # every clip: exactly -0.02
+    assert seed_averaged == pytest.approx(np.full(200, -0.02))  # a clip-only test would call it certain
+    comparison = paired_difference(row, reference)
+    assert comparison.difference == pytest.approx(-0.02)
+    assert comparison.low < -0.3 and comparison.high > 0.2 and not comparison.significant
+    one_seed = paired_difference({0: row[0]}, {0: clips})
+    assert one_seed.seeds == 1 and one_seed.low == pytest.approx(0.30) and one_seed.significant
 
 
 @pytest.mark.skipif("ablation" not in SUITES, reason="no committed ablation leaderboard")

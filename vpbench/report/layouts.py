@@ -1,7 +1,8 @@
 """The paper's table layouts, filled from ``runs``/``clips`` frames (:mod:`vpbench.report.records`).
 
 Every number of ours is a mean ± 95% Student-t interval over seeds; comparisons against the
-suite's reference row are paired on the same test clips (:mod:`vpbench.report.stats`). With
+suite's reference row are paired on the same seeds and test clips, with a two-level bootstrap
+interval (:mod:`vpbench.report.stats`). With
 ``paper=True`` the published numbers (``configs/reference/paper_tables.yaml``) go beside ours in
 the paper's own units, and the caption says which units those are.
 """
@@ -66,8 +67,11 @@ def _caption(suite: Suite, runs: pd.DataFrame, dataset: str, extra: str = "") ->
     frames = f"{int(_first(subset, 'context'))} → {int(_first(subset, 'horizon'))} frames"
     paper = paper_tables()["datasets"].get(dataset, {}).get("paper")
     where = f"{dataset} (the {paper} geometry on the embedded data)" if paper else dataset
+    compared = (f"Δ vs {suite.reference}: mean difference paired on the same seeds and test clips, with its 95% "
+                "two-level bootstrap interval (seeds and clips resampled); * marks an interval that excludes 0."
+                if suite.reference else "")
     parts = [f"Suite {suite.name} v{suite.version}, {scale} scale, {where}, {h}x{w}, {frames};",
-             f"{len(seeds)} seed(s) {seeds}: mean ± 95% CI over seeds (Student t).", extra, CONVENTIONS]
+             f"{len(seeds)} seed(s) {seeds}: mean ± 95% CI over seeds (Student t).", compared, extra, CONVENTIONS]
     return " ".join(p for p in parts if p)
 
 
@@ -105,7 +109,7 @@ def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool)
         units = (f"Params (Mi = 2^20, norm-layer parameters excluded) and FLOPs (GiMAC = 2^30 MACs per recurrent "
                  f"step) are counted at the paper geometry ({int(g['paper_height'])}x{int(g['paper_width'])}, the "
                  f"model config at paper scale) with torch.utils.flop_counter on the meta device: the units of the "
-                 f"paper's Table 3. Δ: paired over the same test clips (seed-averaged), two-sided t-test.")
+                 f"paper's Table 3.")
         if paper:
             units += " Paper columns: Table 3 of Chang et al. 2022, trained on the real Human3.6M."
         tables.append(Table(f"Table 3 layout: {suite.name} on {dataset}", columns, rows,

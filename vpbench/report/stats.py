@@ -2,9 +2,12 @@
 
 * :func:`mean_ci`: Student-t interval, mean ± t(0.975, n - 1) · s / √n; with one value there is no
   interval (None), never a made-up one.
-* :func:`paired_difference`: two rows compared on the same test clips. Each clip's value is first
-  averaged over the seeds both rows share, then the clip-wise differences get a t interval and a
-  two-sided paired t-test p-value (n = number of clips).
+* :func:`paired_difference`: two rows compared on the seeds they share and the same test clips.
+  The difference is taken per (seed, clip) pair; its mean gets a 95% two-level bootstrap interval
+  that resamples seeds and, independently, clips (DESIGN §4), so seed-to-seed variation widens it
+  where averaging over seeds first would hide it. A difference is *significant* only when that
+  interval excludes zero. With one shared seed the interval resamples clips alone, and says so
+  (``seeds == 1``).
 """
 
 from __future__ import annotations
@@ -37,26 +40,43 @@ def mean_ci(values, confidence: float = 0.95) -> Estimate | None:
 
 @dataclass(frozen=True)
 class Comparison:
-    difference: float  # mean of (row - reference) over clips
-    half_width: float  # 95% interval of that mean
-    p_value: float  # two-sided paired t-test
+    difference: float  # mean of (row - reference) over the shared seeds and the clips
+    low: float  # 95% two-level bootstrap interval of that mean
+    high: float
     clips: int
     seeds: int
 
+    @property
+    def significant(self) -> bool:
+        """The interval excludes zero."""
+        return self.low > 0 or self.high < 0
 
-def paired_difference(row: dict[int, np.ndarray], reference: dict[int, np.ndarray]) -> Comparison | None:
-    """Compare per-clip values ``{seed: [clips]}`` of a row and a reference on their shared seeds."""
+
+RESAMPLES = 4000
+
+
+def paired_difference(row: dict[int, np.ndarray], reference: dict[int, np.ndarray], resamples: int = RESAMPLES,
+                      seed: int = 0) -> Comparison | None:
+    """Compare per-clip values ``{seed: [clips]}`` of a row and a reference on their shared seeds.
+
+    Each bootstrap draw picks S seeds and C clips with replacement (independently) and averages the
+    differences of the S x C pairs drawn; the interval is the 2.5th to 97.5th percentile of those
+    means. Deterministic for a given ``seed``. None without a shared seed or with fewer than 2 clips.
+    """
     seeds = sorted(set(row) & set(reference))
     if not seeds:
         return None
-    a = np.mean([row[s] for s in seeds], axis=0)  # [clips], averaged over the shared seeds
-    b = np.mean([reference[s] for s in seeds], axis=0)
-    if a.shape != b.shape or a.size < 2:
+    a = np.stack([np.asarray(row[s], dtype=float) for s in seeds])  # [S, C]
+    b = np.stack([np.asarray(reference[s], dtype=float) for s in seeds])
+    if a.shape != b.shape or a.shape[1] < 2:
         return None
-    diff = a - b
-    sem = diff.std(ddof=1) / math.sqrt(diff.size)
-    if sem == 0:
-        return Comparison(float(diff.mean()), 0.0, 1.0 if diff.mean() == 0 else 0.0, diff.size, len(seeds))
-    p_value = float(stats.ttest_rel(a, b).pvalue)
-    return Comparison(float(diff.mean()), float(stats.t.ppf(0.975, diff.size - 1) * sem), p_value, diff.size,
-                      len(seeds))
+    diff = a - b  # [S, C]: paired on seed and clip
+    n_seeds, n_clips = diff.shape
+    rng = np.random.default_rng(seed)
+    seed_counts = np.stack([np.bincount(rng.integers(n_seeds, size=n_seeds), minlength=n_seeds)
+                            for _ in range(resamples)])  # [R, S]: how often each seed was drawn
+    clip_counts = np.stack([np.bincount(rng.integers(n_clips, size=n_clips), minlength=n_clips)
+                            for _ in range(resamples)])  # [R, C]
+    means = np.einsum("rs,sc,rc->r", seed_counts, diff, clip_counts) / (n_seeds * n_clips)  # [R]
+    low, high = np.percentile(means, [2.5, 97.5])
+    return Comparison(float(diff.mean()), float(low), float(high), n_clips, n_seeds)

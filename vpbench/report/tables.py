@@ -2,9 +2,10 @@
 
 Units and number formats live here and only here (:data:`FORMATS`). A cell holds a number, a
 :class:`~vpbench.report.stats.Estimate` (mean ± 95% CI) or a :class:`~vpbench.report.stats.Comparison`
-(paired difference ± CI, p). CSV keeps raw values at full precision (an interval's half-width and a
-p-value in their own columns); Markdown and LaTeX print the formatted, scaled values. A missing
-value prints ``N/A``, never 0.
+(paired difference with its two-level bootstrap interval, ``*`` when the interval excludes zero).
+CSV keeps raw values at full precision (an interval's half-width, or a comparison's bounds, in their
+own columns); Markdown and LaTeX print the formatted, scaled values. A missing value prints ``N/A``,
+never 0.
 """
 
 from __future__ import annotations
@@ -88,8 +89,9 @@ def _formatted(value: Any, metric: str | None) -> str:
             return _number(value.mean, fmt)
         return f"{_number(value.mean, fmt)} ± {_number(value.half_width, fmt)}"
     if isinstance(value, Comparison):
-        p = "p<0.001" if value.p_value < 0.001 else f"p={value.p_value:.3f}"
-        return f"{_number(value.difference, fmt, signed=True)} ± {_number(value.half_width, fmt)} ({p})"
+        mark = "*" if value.significant else ""
+        return (f"{_number(value.difference, fmt, signed=True)} "
+                f"[{_number(value.low, fmt, signed=True)}, {_number(value.high, fmt, signed=True)}]{mark}")
     return _number(value, fmt)
 
 
@@ -162,29 +164,29 @@ def to_latex(table: Table) -> str:
 
 
 def _raw(value: Any) -> list[Any]:
-    """A cell's raw CSV values: [value] or [mean, ci95] or [difference, ci95, p]."""
+    """A cell's raw CSV values: [value] or [mean, ci95] or [difference, low95, high95]."""
     if isinstance(value, Estimate):
         return [value.mean, "" if value.half_width is None else value.half_width]
     if isinstance(value, Comparison):
-        return [value.difference, value.half_width, value.p_value]
+        return [value.difference, value.low, value.high]
     return ["" if _missing(value) else value]
 
 
 def to_csv(table: Table) -> str:
-    """Raw values at full precision; an interval adds ``<key>_ci95``, a comparison also ``<key>_p``."""
+    """Raw values at full precision; an interval adds ``<key>_ci95``, a comparison ``<key>_lo95`` and ``<key>_hi95``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     header = []
     for column in table.columns:
         kinds = {type(row.get(column.key)) for row in table.rows}
-        extra = ["_ci95", "_p"] if Comparison in kinds else ["_ci95"] if Estimate in kinds else []
-        header.append((column, len(extra) + 1))
-    writer.writerow([c.key + suffix for c, width in header for suffix in ["", "_ci95", "_p"][:width]])
+        extra = ["_lo95", "_hi95"] if Comparison in kinds else ["_ci95"] if Estimate in kinds else []
+        header.append((column, [""] + extra))
+    writer.writerow([c.key + suffix for c, suffixes in header for suffix in suffixes])
     for row in table.rows:
         cells = []
-        for column, width in header:
+        for column, suffixes in header:
             raw = _raw(row.get(column.key))
-            cells += (raw + [""] * width)[:width]
+            cells += (raw + [""] * len(suffixes))[:len(suffixes)]
         writer.writerow(cells)
     return buffer.getvalue()
 
