@@ -111,3 +111,30 @@ def test_latency_records_both_batches_and_skips_what_the_cap_excludes():
     assert profile["conventions"]["batch"] == 1 and profile["device"] == "cpu"
     capped = profile_model(build, geometry, ProfileConfig(fvcore=False, max_latency_gmacs=1e-6), torch.device("cpu"))
     assert capped["latency"]["batch_1"]["error"].startswith("not timed:")
+
+
+def test_a_profile_is_measured_once_per_model_config_and_reused_across_seeds(tmp_path, monkeypatch):
+    from conftest import cli
+    from vpbench import executors
+    from vpbench.store import Store
+
+    measured = []
+    real = executors.profile_run
+
+    def counting(cfg, device):
+        measured.append(cfg.model_name)
+        return real(cfg, device)
+
+    monkeypatch.setattr(executors, "profile_run", counting)
+    store = tmp_path / "results.sqlite"
+    assert cli("run", "--suite", "smoke", "--seeds", "2", "--store", str(store), "--no-progress",
+               "--set", "train.steps=5", "--set", "eval.lpips=false") == 0
+    assert sorted(measured) == ["convlstm", "copy_last"]  # not once per seed
+    runs = Store(store).runs()
+    by_model = {}
+    for record in runs:
+        by_model.setdefault(record["model"], []).append(record["profile"])
+    assert all(len(p) == 2 and p[0] == p[1] and p[0]["profile_key"] for p in by_model.values())
+    assert cli("run", "--model", "convlstm", "--set", "model.hidden=8", "--store", str(store), "--no-progress",
+               "--set", "train.steps=5", "--set", "eval.lpips=false") == 0
+    assert measured[-1] == "convlstm" and len(measured) == 3  # another model config: measured anew

@@ -23,7 +23,7 @@ from vpbench.config import run_id_of
 from vpbench.data import load_splits
 from vpbench.errors import VpbenchError
 from vpbench.metrics import LPIPSModel, load_lpips
-from vpbench.profiling import profile_run
+from vpbench.profiling import profile_key, profile_run
 from vpbench.schema import RunConfig
 from vpbench.store import Store, manifest
 from vpbench.train import seed_everything, train
@@ -61,11 +61,17 @@ def execute_run(cfg: RunConfig, run_dir: Path, store: Store, device: torch.devic
                 lpips_model: LPIPSModel | None, progress: bool = True) -> dict | None:
     """Run ``cfg`` end to end in ``run_dir``; return its metrics (None for a profile-only run).
 
-    The profile is stored as soon as it is measured; the caller records the metrics.
+    The profile is stored as soon as it is measured, once per model config and geometry
+    (:func:`~vpbench.profiling.profile_key`): later seeds and suites reuse it. The caller records the metrics.
     """
     run_id = run_id_of(cfg)
     seed_everything(cfg.seed, cfg.deterministic)
-    store.update(run_id, profile=profile_run(cfg, device))
+    key = profile_key(cfg, device)
+    profile = store.cached_profile(key)
+    if profile is None:  # the first run of this model config and geometry measures it; the others reuse it
+        profile = {**profile_run(cfg, device), "profile_key": key}
+        store.save_profile(key, profile)
+    store.update(run_id, profile=profile)
     if cfg.task == "profile":
         return None
     splits = load_splits(cfg.data, progress=progress)

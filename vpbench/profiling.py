@@ -274,6 +274,25 @@ def profile_model(build, geometry: Geometry, cfg: ProfileConfig, device: torch.d
     return result
 
 
+def profile_key(cfg: RunConfig, device: torch.device) -> str:
+    """What a run's profile depends on, hashed (16 hex digits): the model config, the geometry, what is
+    profiled, the device kind, vpbench and torch; not the seeds, the training or the suite.
+
+    Runs that share a key share one profile (:meth:`vpbench.store.Store.cached_profile`).
+    """
+    import hashlib
+    import json
+
+    from vpbench import __version__
+
+    content = {"model": cfg.model, "geometry": dataclasses.asdict(cfg.data.geometry()),
+               "profile": dataclasses.asdict(cfg.profile), "device": device.type, "vpbench": __version__,
+               "torch": torch.__version__,
+               "paper_geometry": None if cfg.scale == "paper" else [cfg.sources["model"], cfg.sources["dataset"],
+                                                                    cfg.sources["train"]]}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def profile_run(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
     """The profile of a run's model at the run's geometry, plus its counts at the paper geometry."""
     from vpbench import registry

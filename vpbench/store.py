@@ -29,7 +29,9 @@ created_at     ISO time of the first write; updated_at of the last
 =============  ============================================================================
 
 Table ``suite_runs(suite, run_id, label)`` records which suite asked for which run and the row
-label it gave it: the same run can belong to several suites and is run once.
+label it gave it: the same run can belong to several suites and is run once. Table
+``profiles(key, profile)`` holds one profile per :func:`vpbench.profiling.profile_key` (model config,
+geometry, device): the seeds of a model, and the suites that run it, measure it once.
 """
 
 from __future__ import annotations
@@ -67,6 +69,11 @@ CREATE TABLE IF NOT EXISTS runs (
     wall_s REAL,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS profiles (
+    key TEXT PRIMARY KEY,
+    profile TEXT NOT NULL,
+    created_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS suite_runs (
     suite TEXT NOT NULL,
@@ -181,7 +188,22 @@ class Store:
     def fail(self, run_id: str, error: str, wall_s: float | None = None) -> None:
         self.update(run_id, status="failed", error=error, wall_s=wall_s)
 
+    def save_profile(self, key: str, profile: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO profiles (key, profile, created_at) VALUES (?, ?, ?)",
+                       (key, _json(profile, "profile"), _now()))
+
     # ---------------------------------------------------------------- reads
+
+    def cached_profile(self, key: str) -> dict[str, Any] | None:
+        """The profile stored under ``key``, or None."""
+        if not self.path.is_file():
+            return None
+        with self._connect(readonly=True) as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            row = db.execute("SELECT profile FROM profiles WHERE key = ?", (key,)).fetchone() \
+                if "profiles" in tables else None
+        return json.loads(row[0]) if row else None
 
     def get(self, run_id: str) -> dict[str, Any] | None:
         """The record of ``run_id`` (a unique prefix is enough), or None."""
