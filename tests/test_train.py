@@ -41,3 +41,33 @@ def test_bf16_autocast_trains_on_the_cpu(tmp_path):
     assert result.steps == 4 and math.isfinite(result.final_loss) and result.best_step in (2, 4)
     lines = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [1, 2, 3, 4] and "val_loss" in lines[1]
+
+
+def test_early_stopping_ends_a_plateau_and_resumes_to_the_same_stop(tmp_path):
+    # min_delta 0.9: no validation after the first can improve by 90 %, so training stops after
+    # `patience` validations: at step 5 (the first) + 2 x 5 = 15 of a 100-step budget
+    overrides = {"train": {"steps": 100, "val_every": 5, "checkpoint_every": 5, "patience": 2, "min_delta": 0.9}}
+    config = resolve(RunSpec("convlstm"), "smoke", overrides)
+    splits = load_splits(config.data, progress=False)
+
+    def run(folder, config):
+        folder.mkdir(exist_ok=True)
+        seed_everything(0, True)
+        model, _ = build_smoke("convlstm")
+        return train(config, model, splits, folder, torch.device("cpu"), progress=False), model
+
+    result, model = run(tmp_path / "a", config)
+    assert result.converged_at == 15 and result.steps == 15
+    lines = [json.loads(line) for line in (tmp_path / "a" / "train.jsonl").read_text().splitlines()]
+    assert lines[-1]["step"] == 15 and lines[-1].get("converged") is True
+    never = resolve(RunSpec("convlstm"), "smoke", {"train": {**overrides["train"], "patience": 0, "steps": 20}})
+    assert run(tmp_path / "b", never)[0].converged_at is None
+
+    # interrupted at step 10, resumed: stops at 15 with the same weights
+    short = resolve(RunSpec("convlstm"), "smoke", {"train": {**overrides["train"], "steps": 10}})
+    run(tmp_path / "c", short)
+    resumed, resumed_model = run(tmp_path / "c", config)
+    assert resumed.resumed_from == 10 and resumed.converged_at == 15
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), resumed_model.state_dict().values()))
+    again, _ = run(tmp_path / "c", config)  # a converged run trains no further
+    assert again.converged_at == 15 and again.final_loss == resumed.final_loss

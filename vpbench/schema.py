@@ -137,6 +137,8 @@ class TrainConfig:
     loss: Literal["mse", "mse+gan", "mse+gan+lp"] = "mse"  # Table 4's settings, for any predictor
     loss_on: Literal["clip", "horizon"] = "clip"  # clip: all T-1 next-frame predictions (paper code)
     val_every: int = bounded(100, ge=1)  # validate (and keep the best checkpoint) every N steps
+    patience: int = bounded(0, ge=0)  # stop after this many validations without improvement; 0: train all steps
+    min_delta: float = bounded(0.0, ge=0, le=1)  # a validation improves only if it beats the best by this fraction
     val_clips: int = bounded(0, ge=0)  # validation clips used; 0 = the whole val split
     checkpoint_every: int = bounded(50, ge=1)  # write the resume checkpoint every N steps
     nonfinite_grad_steps: int = bounded(5, ge=1)  # fail after this many consecutive steps with inf/NaN gradients

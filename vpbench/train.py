@@ -13,6 +13,12 @@ optimiser, step, best-so-far and every RNG state, so a killed run resumes exactl
 previous checkpoint is kept until the new one is safely on disk (:mod:`vpbench.checkpoints`).
 A non-finite loss, or non-finite gradients for ``nonfinite_grad_steps`` steps in a row, ends the run
 with :class:`NonFiniteError` instead of training on to NaN metrics.
+
+Early stopping (``patience`` > 0): a validation *improves* when its loss is below
+``(1 - min_delta)`` x the loss of the last improving validation; after ``patience`` validations in a
+row that do not, training has converged and stops (the step budget ``steps`` is a maximum). The
+result records whether and where it stopped; the checkpoint carries the count, so a resumed run
+stops where an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -48,7 +54,8 @@ class TrainResult:
     best_val_loss: float | None  # val MSE of the horizon at best_step
     final_loss: float | None  # training loss of the last step
     resumed_from: int | None  # the step a previous, interrupted process had reached
-    note: str = ""  # what happened besides plain training: skipped, resumed, fell back to an older checkpoint
+    note: str = ""
+    converged_at: int | None = None  # the step early stopping ended training at (None: the whole budget ran)  # what happened besides plain training: skipped, resumed, fell back to an older checkpoint
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -150,7 +157,8 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
     if tc.val_clips:
         val_set = ClipDataset(val_set.split, limit=min(tc.val_clips, len(val_set)), frames=val_set.frames)
 
-    start, best_val, best_step, resumed_from = 0, math.inf, None, None
+    start, best_val, best_step, resumed_from, loss_value = 0, math.inf, None, None, None
+    plateau = {"reference": math.inf, "stale": 0, "converged_at": None}  # early stopping's state
     log_path = run_dir / "train.jsonl"
     state, note = checkpoints.load_latest(run_dir, device)
     if note:
@@ -165,15 +173,17 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
         if adversary is not None:
             adversary.load_state_dict(state["adversary"])
         start, best_val, best_step = state["step"], state["best_val_loss"], state["best_step"]
+        plateau, loss_value = state["plateau"], state["loss"]
         resumed_from = start
         _set_rng_state(state["rng"])
         _truncate_log(log_path, start)
 
     model.train()
     context, horizon = cfg.data.context, cfg.data.horizon
-    loss_value, bad_gradients = None, 0
-    batches = train_loader(splits["train"], tc.batch_size, cfg.seed, start, tc.steps)
-    bar = tqdm(batches, total=tc.steps, initial=start, desc=f"train {cfg.model_name}", unit="step",
+    bad_gradients = 0
+    stop = start if plateau["converged_at"] is not None else tc.steps  # a converged run trains no further
+    batches = train_loader(splits["train"], tc.batch_size, cfg.seed, start, stop)
+    bar = tqdm(batches, total=stop, initial=start, desc=f"train {cfg.model_name}", unit="step",
                disable=not progress, leave=False)
     with log_path.open("a") as log:
         for step, clips in enumerate(bar, start=start):
@@ -223,18 +233,27 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
                     best_val, best_step = val_loss, done
                     checkpoints.save({"model": model.state_dict(), "step": done, "val_loss": val_loss},
                                      run_dir / BEST)
-            if done % tc.checkpoint_every == 0 or done == tc.steps:
+                if val_loss < (1 - tc.min_delta) * plateau["reference"]:
+                    plateau["reference"], plateau["stale"] = val_loss, 0
+                else:
+                    plateau["stale"] += 1
+                    if tc.patience and plateau["stale"] >= tc.patience:
+                        plateau["converged_at"] = done
+                        record["converged"] = True
+            if done % tc.checkpoint_every == 0 or done == tc.steps or plateau["converged_at"] == done:
                 checkpoints.save_resume({
                     "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                     "adversary": adversary.state_dict() if adversary is not None else None,
-                    "step": done, "best_val_loss": best_val, "best_step": best_step,
+                    "step": done, "best_val_loss": best_val, "best_step": best_step, "plateau": dict(plateau), "loss": loss_value,
                     "sampling": {"teacher_forcing": teacher_forcing, "context_forcing": context_forcing},
                     "rng": _rng_state(),
                 }, run_dir, done)
             log.write(json.dumps(record) + "\n")
             log.flush()
             bar.set_postfix(loss=f"{loss_value:.4g}")
+            if plateau["converged_at"] == done:
+                break
     bar.close()
 
     if best_step is not None:
@@ -243,4 +262,6 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
         except checkpoints.Unreadable as exc:
             raise checkpoints.Unreadable(f"{run_dir / BEST}: the weights of the best validation step "
                                          f"({best_step}) cannot be read: {exc}") from None
-    return TrainResult(tc.steps, best_step, best_val if best_step else None, loss_value, resumed_from, note)
+    steps = plateau["converged_at"] or tc.steps
+    return TrainResult(steps, best_step, best_val if best_step else None, loss_value, resumed_from, note,
+                       plateau["converged_at"])

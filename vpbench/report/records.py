@@ -51,6 +51,9 @@ def flatten(record: dict[str, Any], suite: str, version: int, order: int) -> dic
             row[f"{metric}@{step}"] = values["per_step"][step - 1] if values else None
         row[f"{metric}_mean"] = values["mean"] if values else None
     row["lpips_unavailable"] = metrics.get("lpips_unavailable")
+    training = metrics.get("training") or {}
+    row.update({"steps_trained": training.get("steps"), "max_steps": training.get("max_steps"),
+                "converged_at": training.get("converged_at"), "selected_step": training.get("selected_step")})
 
     parameters = profile.get("parameters") or {}
     flops = profile.get("flops") or {}
