@@ -27,7 +27,7 @@ import torch
 from vpbench.data import train_loader
 from vpbench.data.decode import fit_frame
 from vpbench.data.footage import package_file, prepare_folder
-from vpbench.data.loader import ClipDataset
+from vpbench.data.loader import ClipDataset, StepBatchSampler
 
 SIZE, CLIP = 512, 8  # 4 -> 4 frames at 512x512
 
@@ -72,8 +72,6 @@ def main() -> None:
         timings = {"prepared": [], "decoded": []}
         for repeat in range(args.repeats):
             loader = iter(train_loader(dataset, args.batch_size, seed=repeat, start=0, stop=args.batches))
-            from vpbench.data.loader import StepBatchSampler
-
             order = list(StepBatchSampler(len(dataset), args.batch_size, repeat, 0, args.batches))
             for indices in order:
                 begin = time.perf_counter()

@@ -11,6 +11,7 @@ optional centre crop or zero padding to the target's aspect ratio.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -33,8 +34,9 @@ def decoder_version() -> str:
     return f"PyAV {av.__version__} (libavcodec {codec})"
 
 
-def read_video(path: Path, stride: int = 1) -> Iterator[np.ndarray]:
-    """Every ``stride``-th frame of a video, RGB ``[H, W, 3]`` uint8; a damaged file is a DataError."""
+@contextmanager
+def _opened(path: Path):
+    """``(container, video stream)`` of a video file; an unreadable one is a DataError naming it."""
     import av
 
     try:
@@ -44,9 +46,23 @@ def read_video(path: Path, stride: int = 1) -> Iterator[np.ndarray]:
     with container:
         if not container.streams.video:
             raise DataError(f"{path}: has no video stream")
-        stream = container.streams.video[0]
-        declared = stream.frames  # 0 when the container does not say
-        decoded = 0
+        yield container, container.streams.video[0]
+
+
+def _check_count(path: Path, found: int, declared: int) -> None:
+    """Frames found against the count the container declares (0: it does not say)."""
+    if found == 0:
+        raise DataError(f"{path}: no frame could be read")
+    if declared and found < declared:
+        raise DataError(f"{path}: truncated: {found} of the {declared} frames it declares could be read")
+
+
+def read_video(path: Path, stride: int = 1) -> Iterator[np.ndarray]:
+    """Every ``stride``-th frame of a video, RGB ``[H, W, 3]`` uint8; a damaged file is a DataError."""
+    import av
+
+    with _opened(path) as (container, stream):
+        declared, decoded = stream.frames, 0
         try:
             for frame in container.decode(stream):
                 if decoded % stride == 0:
@@ -54,33 +70,25 @@ def read_video(path: Path, stride: int = 1) -> Iterator[np.ndarray]:
                 decoded += 1
         except av.error.FFmpegError as exc:
             raise DataError(f"{path}: decoding failed after {decoded} frames ({' '.join(str(exc).split())})") from None
-    if decoded == 0:
-        raise DataError(f"{path}: no frame could be decoded")
-    if declared and decoded < declared:
-        raise DataError(f"{path}: truncated: {decoded} of the {declared} frames it declares could be decoded")
+    _check_count(path, decoded, declared)
 
 
 def video_length(path: Path) -> int:
     """The number of frames of a video, counted from its packets (no decoding); a truncated file is a DataError."""
     import av
 
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise DataError(f"{path}: has no video stream")
-            stream = container.streams.video[0]
+    with _opened(path) as (container, stream):
+        try:
             count = sum(1 for packet in container.demux(stream) if packet.size)
-            declared = stream.frames
-    except av.error.FFmpegError as exc:
-        raise DataError(f"{path}: not a readable video ({' '.join(str(exc).split())})") from None
-    if count == 0:
-        raise DataError(f"{path}: no frame in the video stream")
-    if declared and count < declared:
-        raise DataError(f"{path}: truncated: {count} of the {declared} frames it declares are present")
+        except av.error.FFmpegError as exc:
+            raise DataError(f"{path}: not a readable video ({' '.join(str(exc).split())})") from None
+        declared = stream.frames
+    _check_count(path, count, declared)
     return count
 
 
-def _frame_number(path: Path) -> int:
+def frame_number(path: Path) -> int:
+    """The last number in a frame file's name: ``S1_Walk.54138969_000036.jpg`` -> 36."""
     numbers = re.findall(r"\d+", path.stem)
     if not numbers:
         raise DataError(f"{path}: a frame file name must contain its frame number")
@@ -90,7 +98,7 @@ def _frame_number(path: Path) -> int:
 def frame_files(folder: Path, prefix: str = "") -> list[Path]:
     """The image files of one sequence in ``folder`` (names starting with ``prefix``), by frame number."""
     files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.name.startswith(prefix)]
-    return sorted(files, key=_frame_number)
+    return sorted(files, key=frame_number)
 
 
 def read_image(path: Path) -> np.ndarray:

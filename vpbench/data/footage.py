@@ -35,7 +35,7 @@ from typing import Iterator, Literal
 
 import numpy as np
 
-from vpbench.data.decode import (IMAGE_SUFFIXES, VIDEO_SUFFIXES, _frame_number, fit_frame, frame_files, read_frames,
+from vpbench.data.decode import (IMAGE_SUFFIXES, VIDEO_SUFFIXES, fit_frame, frame_files, frame_number, read_frames,
                                  read_video, to_channels, video_length)
 from vpbench.errors import DataError
 
@@ -83,7 +83,7 @@ class Sequence:
 
     def numbered(self, numbers: list[int], where: str) -> Iterator[np.ndarray]:
         """The frames with these file numbers (frame folders only); a missing one is named with ``where``."""
-        by_number = {_frame_number(p): p for p in self.files}
+        by_number = {frame_number(p): p for p in self.files}
         missing = [n for n in numbers if n not in by_number]
         if missing:
             raise DataError(f"{where}: {self.key} has no frame {missing[0]}")
