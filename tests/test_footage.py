@@ -202,11 +202,15 @@ def test_moving_digits_follow_the_protocol_and_presets_never_share_clips():
     from vpbench.data.moving_digits import _pool, digits_path, generate_clip
 
     skip_unless_installed(digits_path)
-    config = resolve(RunSpec("convlstm", "moving_digits"), "small").data
+    config = resolve(RunSpec("convlstm", "moving_digits"), "paper").data
     clip = generate_clip(config, "test", 0)
     assert clip.shape == (20, 1, 64, 64) and clip.dtype == np.uint8
     assert 0 < (clip > 0).mean() < 0.5 and clip.max() > 200
     assert not np.array_equal(clip[0], clip[-1])  # the digits move
+    half = resolve(RunSpec("convlstm", "moving_digits"), "small").data  # the protocol at half resolution
+    small = generate_clip(half, "test", 0)
+    assert small.shape == (10, 1, 32, 32) and half.moving_digits.size == 14
+    assert 0 < (small > 0).mean() < 0.5 and small.max() > 200 and not np.array_equal(small[0], small[-1])
     assert not set(_pool("test")) & set(_pool("train")) and not set(_pool("val")) & set(_pool("train"))
     streams = {}
     for path in sorted((REPO / "configs" / "datasets").glob("*.yaml")):

@@ -49,7 +49,8 @@ class MovingDigitsConfig:
     """The Moving MNIST protocol (``vpbench.data.moving_digits``)."""
 
     digits: int = bounded(2, ge=1)  # digits per clip
-    speed: float = bounded(0.1, ge=0, le=1)  # pixels per frame as a fraction of (H - 28): Srivastava's step_length
+    speed: float = bounded(0.1, ge=0, le=1)  # pixels per frame as a fraction of (H - size): Srivastava's step_length
+    size: int = bounded(28, ge=8)  # side of a digit's canvas in pixels: MNIST's 28, or smaller for frames below 64x64
 
 
 @dataclass

@@ -54,8 +54,9 @@ class TrainResult:
     best_val_loss: float | None  # val MSE of the horizon at best_step
     final_loss: float | None  # training loss of the last step
     resumed_from: int | None  # the step a previous, interrupted process had reached
-    note: str = ""
-    converged_at: int | None = None  # the step early stopping ended training at (None: the whole budget ran)  # what happened besides plain training: skipped, resumed, fell back to an older checkpoint
+    note: str = ""  # what happened besides plain training: skipped, resumed, fell back to an older checkpoint
+    converged_at: int | None = None  # the step early stopping ended training at (None: the whole budget ran)
+    val_curve: list[tuple[int, float]] | None = None  # (step, val MSE) of every validation, resumed ones included
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -264,4 +265,10 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
                                          f"({best_step}) cannot be read: {exc}") from None
     steps = plateau["converged_at"] or tc.steps
     return TrainResult(steps, best_step, best_val if best_step else None, loss_value, resumed_from, note,
-                       plateau["converged_at"])
+                       plateau["converged_at"], _val_curve(log_path))
+
+
+def _val_curve(log_path: Path) -> list[tuple[int, float]]:
+    """``(step, val loss)`` of every validation in ``train.jsonl`` (the log is cut back to the step a resume starts from)."""
+    records = (json.loads(line) for line in log_path.read_text().splitlines() if line.strip())
+    return [(r["step"], r["val_loss"]) for r in records if "val_loss" in r]

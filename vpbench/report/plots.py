@@ -6,6 +6,9 @@
   drawn and its points ringed.
 * ``bars_<dataset>``: PSNR and LPIPS per row with 95% intervals (ablation and losses suites).
 * ``profile_<dataset>``: MACs per step and batch-1 latency per model (profile suite, log scale).
+* ``convergence_<dataset>``: validation MSE against training step, one line per run (a colour per row,
+  a line style per seed); a filled dot where early stopping ended the run, an open one where the step
+  budget ran out first.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import seaborn as sns  # noqa: E402
 
 from vpbench.metrics import METRICS  # noqa: E402
 from vpbench.report.layouts import row_labels  # noqa: E402
+from vpbench.report.records import parse_curve  # noqa: E402
 from vpbench.report.stats import mean_ci  # noqa: E402
 from vpbench.report.tables import FORMATS, METRIC_LABELS, arrow  # noqa: E402
 from vpbench.suites import Suite  # noqa: E402
@@ -154,6 +158,36 @@ def profile_bars(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> l
     return _save(figure, out, f"profile_{dataset}")
 
 
+def convergence(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> list[Path] | None:
+    subset = runs[(runs["dataset"] == dataset) & (runs["task"] == "train")]
+    if "val_curve" not in subset or subset["val_curve"].map(parse_curve).map(len).sum() == 0:
+        return None  # nothing trained (copy-last only), or runs stored before curves were
+    labels = row_labels(subset, suite)
+    figure, axis = plt.subplots(figsize=(7.5, 4.2))
+    palette = sns.color_palette("tab10", n_colors=max(3, len(labels)))
+    styles = ["-", "--", ":", "-."]
+    for colour, label in zip(palette, labels):
+        group = subset[subset["label"] == label]
+        for index, (_, run) in enumerate(group.iterrows()):
+            curve = parse_curve(run["val_curve"])
+            if not curve:
+                continue
+            steps, losses = zip(*curve)
+            axis.plot(steps, losses, styles[index % len(styles)], color=colour, linewidth=1,
+                      label=label if index == 0 else None)
+            converged = pd.notna(run.get("converged_at"))
+            axis.plot(steps[-1], losses[-1], "o", color=colour, markersize=4,
+                      markerfacecolor=colour if converged else "white")
+    axis.set_yscale("log")
+    axis.set_xlabel("training step")
+    axis.set_ylabel("validation MSE (horizon, autoregressive) ↓")
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    scale = subset["scale"].iloc[0]
+    figure.suptitle(f"{suite.name} ({scale}): convergence on {dataset}, {subset['seed'].nunique()} seed(s); "
+                    "line style = seed; ● stopped early, ○ step budget reached", fontsize=9)
+    return _save(figure, out, f"convergence_{dataset}")
+
+
 def suite_plots(runs: pd.DataFrame, suite: Suite, out: Path) -> list[Path]:
     """Every plot of the suite's layout, for every data set with results."""
     sns.set_theme(style="whitegrid", context="paper")
@@ -165,6 +199,7 @@ def suite_plots(runs: pd.DataFrame, suite: Suite, out: Path) -> list[Path]:
             paths += profile_bars(runs, suite, dataset, out)
             continue
         paths += curves(runs, suite, dataset, out)
+        paths += convergence(runs, suite, dataset, out) or []
         if suite.layout in ("ablation", "leaderboard", "runs"):
             paths += cost(runs, suite, dataset, out)
         if suite.layout in ("ablation", "losses"):

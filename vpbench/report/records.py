@@ -11,6 +11,8 @@
   flops_per_sample, elementwise_flops_per_sample, conv_macs_torch, conv_macs_fvcore, fvcore_macs_per_sample,
   latency_b1_median_ms, latency_b1_iqr_ms, latency_b1_samples, latency_b1_total_s, latency_tp_batch,
   latency_tp_median_ms, latency_tp_iqr_ms, peak_memory_mb, profile_device, profile_note``
+* training: ``steps_trained, max_steps, converged_at`` (the step early stopping ended it; empty: the
+  whole budget ran), ``selected_step`` (best validation), ``val_curve`` (``step:val_mse;...``)
 * counted at the paper geometry (meta device): ``paper_params_without_norm, paper_macs_per_step_mean,
   paper_macs_per_sample, paper_height, paper_width``
 
@@ -53,7 +55,8 @@ def flatten(record: dict[str, Any], suite: str, version: int, order: int) -> dic
     row["lpips_unavailable"] = metrics.get("lpips_unavailable")
     training = metrics.get("training") or {}
     row.update({"steps_trained": training.get("steps"), "max_steps": training.get("max_steps"),
-                "converged_at": training.get("converged_at"), "selected_step": training.get("selected_step")})
+                "converged_at": training.get("converged_at"), "selected_step": training.get("selected_step"),
+                "val_curve": format_curve(training.get("val_curve"))})
 
     parameters = profile.get("parameters") or {}
     flops = profile.get("flops") or {}
@@ -83,6 +86,18 @@ def flatten(record: dict[str, Any], suite: str, version: int, order: int) -> dic
         "paper_width": (paper.get("geometry") or {}).get("width"),
     })
     return row
+
+
+def format_curve(curve: list | None) -> str | None:
+    """``[(step, val loss), ...]`` -> ``"100:0.0178;200:0.0125"`` (floats by repr, so lossless in CSV)."""
+    return ";".join(f"{int(step)}:{float(loss)!r}" for step, loss in curve) if curve else None
+
+
+def parse_curve(text: Any) -> list[tuple[int, float]]:
+    """The inverse of :func:`format_curve`; an empty cell (NaN from CSV, None) is no curve."""
+    if not isinstance(text, str) or not text:
+        return []
+    return [(int(step), float(loss)) for step, loss in (pair.split(":") for pair in text.split(";"))]
 
 
 def clip_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
