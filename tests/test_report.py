@@ -125,3 +125,80 @@ def test_smoke_suite_reproduces_its_committed_rows_to_the_printed_precision(tmp_
             assert ours.equals(theirs), column
     for column in ("params", "macs_per_sample", "paper_params_without_norm", "paper_macs_per_step_mean"):
         assert fresh[column].equals(committed[column]), column
+
+
+def _synthetic_leaderboard(seeds=(0, 1, 2), clips_per_run=20):
+    """``(runs, clips)`` frames of copy-last and a ConvLSTM that is 3 dB better at the first predicted frame."""
+    rng = np.random.default_rng(0)
+    truth = rng.normal(18, 1, clips_per_run)
+    runs, clips = [], []
+    stops = {0: (600, 600), 1: (1000, None), 2: (800, 800)}  # (steps trained, converged at)
+    for label, gain in (("copy-last", 0.0), ("ConvLSTM", 3.0)):
+        for seed in seeds:
+            run_id = f"{label}-{seed}"
+            values = truth + gain + rng.normal(0, 0.1, clips_per_run)
+            trained, converged = stops[seed] if gain else (0, None)
+            runs.append({"label": label, "run_id": run_id, "dataset": "moving_digits", "seed": seed, "scale": "small",
+                         "task": "train", "context": 5, "horizon": 5, "height": 32, "width": 32,
+                         **{f"{m}@{k}": v for k in range(1, 6) for m, v in
+                            (("psnr", values.mean()), ("ssim", 0.5 + gain / 10), ("lpips", 0.1))},
+                         "psnr_mean": values.mean(), "ssim_mean": 0.5, "lpips_mean": 0.1,
+                         "steps_trained": trained, "max_steps": 1000 if gain else None,
+                         "converged_at": converged, "patience": 2, "min_delta": 0.02,
+                         "val_curve": "100:0.02;200:0.015;300:0.012" if gain else None})
+            clips += [{"run_id": run_id, "clip": i, "psnr": v - 1, "ssim": 0.5, "lpips": 0.1,
+                       "psnr@1": v, "ssim@1": 0.5 + gain / 10 + rng.normal(0, 0.01), "lpips@1": 0.1}
+                      for i, v in enumerate(values)]
+    return pd.DataFrame(runs), pd.DataFrame(clips)
+
+
+def test_leaderboard_says_where_each_run_stopped_and_compares_the_first_frame_with_copy_last():
+    runs, clips = _synthetic_leaderboard()
+    suite = load_suite("leaderboard")
+    (table,) = [t for t in suite_tables(runs, clips, suite) if "moving_digits" in t.title]
+    rows = {row["label"]: row for row in table.rows}
+    assert rows["ConvLSTM"]["stopped"] == "600 / 1000† / 800" and rows["copy-last"]["stopped"] is None
+    first = rows["ConvLSTM"]["dpsnr1"]
+    assert first.difference == pytest.approx(3.0, abs=0.1) and first.significant and first.seeds == 3
+    assert rows["ConvLSTM"]["dssim1"].difference == pytest.approx(0.3, abs=0.01) and rows["ConvLSTM"]["dssim1"].significant
+    assert rows["copy-last"]["dpsnr1"] is None  # the reference row is not compared with itself
+    assert "early stopping after 2 validations" in table.caption and "† = the budget ran out first" in table.caption
+    headers = [c.header for c in table.columns]
+    assert "ΔPSNR vs copy-last t=6" in headers and "Stopped at step" in headers
+    old_export = clips.drop(columns=["psnr@1", "ssim@1", "lpips@1"])  # CSV exported before the columns existed
+    (table,) = [t for t in suite_tables(runs, old_export, suite) if "moving_digits" in t.title]
+    assert [row["dpsnr1"] for row in table.rows] == [None, None]
+
+
+def test_convergence_plot_draws_every_trained_run_and_skips_untrained_suites(tmp_path):
+    from vpbench.report.plots import convergence
+    from vpbench.report.records import format_curve, parse_curve
+
+    curve = [(100, 0.02), (200, 0.0151234567891234)]
+    assert parse_curve(format_curve(curve)) == curve and parse_curve(float("nan")) == [] and format_curve(None) is None
+    runs, _ = _synthetic_leaderboard()
+    suite = load_suite("leaderboard")
+    paths = convergence(runs, suite, "moving_digits", tmp_path)
+    assert [p.name for p in paths] == ["convergence_moving_digits.png", "convergence_moving_digits.pdf"]
+    assert Image.open(paths[0]).size[0] > 500
+    assert convergence(runs[runs["label"] == "copy-last"], suite, "moving_digits", tmp_path / "none") is None
+
+
+def test_samples_put_models_side_by_side_on_the_same_clip(tmp_path):
+    import torch
+
+    from vpbench.errors import VpbenchError
+    from vpbench.evaluate import write_sample
+    from vpbench.report.samples import compose
+
+    clip = torch.rand(8, 1, 16, 16)
+    write_sample(clip, clip[4:] * 0.5, tmp_path / "a" / "test000")
+    write_sample(clip, clip[4:], tmp_path / "b" / "test000")
+    write_sample(torch.rand(8, 1, 16, 16), clip[4:], tmp_path / "c" / "test000")
+    picture = compose([("half", tmp_path / "a" / "test000.png"), ("exact", tmp_path / "b" / "test000.png")], 8, "t")
+    single = Image.open(tmp_path / "a" / "test000.png")
+    assert picture.height > 3 * single.height // 2 and picture.width > single.width  # truth + two prediction rows
+    with pytest.raises(VpbenchError, match="not the same clip"):
+        compose([("half", tmp_path / "a" / "test000.png"), ("other", tmp_path / "c" / "test000.png")], 8, "t")
+    with pytest.raises(VpbenchError, match="does not hold 9 frames"):
+        compose([("half", tmp_path / "a" / "test000.png")], 9, "t")

@@ -60,6 +60,8 @@ def test_early_stopping_ends_a_plateau_and_resumes_to_the_same_stop(tmp_path):
     assert result.converged_at == 15 and result.steps == 15
     lines = [json.loads(line) for line in (tmp_path / "a" / "train.jsonl").read_text().splitlines()]
     assert lines[-1]["step"] == 15 and lines[-1].get("converged") is True
+    assert [step for step, _ in result.val_curve] == [5, 10, 15]  # every validation, for the convergence plot
+    assert result.val_curve == [(line["step"], line["val_loss"]) for line in lines if "val_loss" in line]
     never = resolve(RunSpec("convlstm"), "smoke", {"train": {**overrides["train"], "patience": 0, "steps": 20}})
     assert run(tmp_path / "b", never)[0].converged_at is None
 
@@ -68,6 +70,7 @@ def test_early_stopping_ends_a_plateau_and_resumes_to_the_same_stop(tmp_path):
     run(tmp_path / "c", short)
     resumed, resumed_model = run(tmp_path / "c", config)
     assert resumed.resumed_from == 10 and resumed.converged_at == 15
+    assert resumed.val_curve == result.val_curve  # the curve survives the interruption, point for point
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), resumed_model.state_dict().values()))
     again, _ = run(tmp_path / "c", config)  # a converged run trains no further
     assert again.converged_at == 15 and again.final_loss == resumed.final_loss

@@ -98,6 +98,14 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("run_id", help="a run id or a unique prefix")
     show.add_argument("--store", type=Path, default=DEFAULT_STORE)
 
+    samples = commands.add_parser("samples", help="several models' predictions of one test clip, side by side")
+    samples.add_argument("--suite", required=True, help="a suite under configs/suites; its rows in suite order")
+    samples.add_argument("--dataset", help="one of the suite's data sets (default: the first with results)")
+    samples.add_argument("--clip", type=int, default=0, help="the test clip's index among those written at evaluation "
+                         "(eval.samples of them; default 0)")
+    samples.add_argument("--out", type=Path, required=True, help="the PNG to write")
+    samples.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+
     commands.add_parser("models", help="list the registered models")
 
     data = commands.add_parser("data", help="prepare, list, describe and verify data sets of real footage")
@@ -262,6 +270,43 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_samples(args: argparse.Namespace) -> int:
+    from vpbench.report.samples import compose
+    from vpbench.store import Store
+    from vpbench.suites import load_suite
+
+    suite = load_suite(args.suite)
+    if not args.store.is_file():
+        raise VpbenchError(f"no results store at {args.store} (run `vpbench run` first or pass --store)")
+    if args.out.is_dir():
+        raise VpbenchError(f"--out {args.out}: is a folder; expected the PNG file to write")
+    records = Store(args.store).runs(suite=suite.name, status="complete")
+    datasets = [d for d in suite.datasets if any(r["dataset"] == d for r in records)]
+    dataset = args.dataset or (datasets[0] if datasets else None)
+    if dataset not in datasets:
+        raise VpbenchError(f"--dataset {dataset!r}: suite {suite.name} has no complete runs on it "
+                           f"(with results: {', '.join(datasets) or 'none'})")
+    rows, seeds, scales = [], set(), set()
+    for entry in suite.models:
+        runs = sorted((r for r in records if r["dataset"] == dataset and r.get("label") == entry.label),
+                      key=lambda r: r["seed"])
+        if not runs:
+            continue
+        path = Path(runs[0]["run_dir"]) / "samples" / f"test{args.clip:03d}.png"
+        if not path.is_file():
+            raise VpbenchError(f"--clip {args.clip}: {path} does not exist (each run writes eval.samples clips)")
+        rows.append((entry.label, path))
+        seeds.add(runs[0]["seed"])
+        scales.add(runs[0]["scale"])
+    data = next(r for r in records if r["dataset"] == dataset)["config"]["data"]
+    title = (f"{suite.name} ({', '.join(sorted(scales))}): {dataset}, test clip {args.clip}, seed "
+             f"{', '.join(map(str, sorted(seeds)))}; t = 1..{data['context']} context, then predicted")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    compose(rows, data["context"] + data["horizon"], title).save(args.out)
+    print(args.out)
+    return 0
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from vpbench.store import Store
 
@@ -398,7 +443,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"data": cmd_data, "run": cmd_run, "profile": cmd_profile, "plot": cmd_plot, "export": cmd_export, "config": cmd_config, "table": cmd_table, "show": cmd_show, "models": cmd_models}
+COMMANDS = {"data": cmd_data, "run": cmd_run, "profile": cmd_profile, "plot": cmd_plot, "export": cmd_export, "config": cmd_config, "table": cmd_table, "show": cmd_show, "samples": cmd_samples,
+            "models": cmd_models}
 
 
 def main(argv: list[str] | None = None) -> int:

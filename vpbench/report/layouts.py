@@ -40,8 +40,11 @@ def row_labels(runs: pd.DataFrame, suite: Suite) -> list[str]:
 
 
 def _clip_values(runs: pd.DataFrame, clips: pd.DataFrame, metric: str) -> dict[int, np.ndarray]:
-    """``{seed: per-clip values}`` for the runs of one row."""
+    """``{seed: per-clip values}`` of ``clips[metric]`` for the runs of one row (``psnr``: the horizon's
+    mean, ``psnr@1``: the first predicted frame); empty when the column was not exported."""
     result = {}
+    if metric not in clips:
+        return result
     by_run = clips[clips["run_id"].isin(runs["run_id"])].groupby("run_id")
     for _, run in runs.iterrows():
         if run["run_id"] not in by_run.groups:
@@ -59,6 +62,33 @@ def _comparison(rows: pd.DataFrame, reference: pd.DataFrame | None, clips: pd.Da
     return paired_difference(_clip_values(rows, clips, metric), _clip_values(reference, clips, metric))
 
 
+def _stopped(group: pd.DataFrame) -> str | None:
+    """Where each seed's training ended, in seed order: ``"600 / 700 / 1000†"`` († = the step budget ran
+    out before early stopping); None for a row that trains nothing (copy-last)."""
+    if "steps_trained" not in group or group["steps_trained"].fillna(0).eq(0).all():
+        return None
+    cells = []
+    for _, run in group.sort_values("seed").iterrows():
+        budget = "" if pd.notna(run.get("converged_at")) else "†"
+        cells.append(f"{int(run['steps_trained'])}{budget}")
+    return " / ".join(cells)
+
+
+def _stopping_note(subset: pd.DataFrame) -> str:
+    trained = subset[subset["steps_trained"].fillna(0) > 0] if "steps_trained" in subset else subset.iloc[:0]
+    if trained.empty:
+        return ""
+    budget = int(trained["max_steps"].max())
+    patience = trained["patience"].dropna().astype(int).unique() if "patience" in trained else []
+    if len(patience) == 1 and patience[0] > 0:
+        delta = float(trained["min_delta"].dropna().iloc[0])
+        rule = (f"early stopping after {patience[0]} validations in a row that improve the val MSE by less than "
+                f"{delta:.0%}, under a budget of {budget} steps")
+    else:
+        rule = f"a fixed budget of {budget} steps (no early stopping)"
+    return f"Stopped at step: where each seed's training ended ({rule}); † = the budget ran out first."
+
+
 def _caption(suite: Suite, runs: pd.DataFrame, dataset: str, extra: str = "") -> str:
     subset = runs[runs["dataset"] == dataset]
     seeds = sorted(subset["seed"].unique().tolist())
@@ -71,7 +101,8 @@ def _caption(suite: Suite, runs: pd.DataFrame, dataset: str, extra: str = "") ->
                 "two-level bootstrap interval (seeds and clips resampled); * marks an interval that excludes 0."
                 if suite.reference else "")
     parts = [f"Suite {suite.name} v{suite.version}, {scale} scale, {where}, {h}x{w}, {frames};",
-             f"{len(seeds)} seed(s) {seeds}: mean ± 95% CI over seeds (Student t).", compared, extra, CONVENTIONS]
+             f"{len(seeds)} seed(s) {seeds}: mean ± 95% CI over seeds (Student t).", compared,
+             _stopping_note(subset), extra, CONVENTIONS]
     return " ".join(p for p in parts if p)
 
 
@@ -91,7 +122,7 @@ def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool)
                    "params": _first(group, "paper_params_without_norm"),
                    "flops": _first(group, "paper_macs_per_step_mean"),
                    "dpsnr": _comparison(group, reference, clips, "psnr"),
-                   "dlpips": _comparison(group, reference, clips, "lpips")}
+                   "dlpips": _comparison(group, reference, clips, "lpips"), "stopped": _stopped(group)}
             if paper and label in published:
                 ref = published[label]
                 row.update(paper_psnr=ref["psnr"], paper_lpips=ref["lpips"], paper_params=ref["params_mi"],
@@ -100,7 +131,7 @@ def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool)
         columns = [Column("label", "Method"), Column("psnr", "PSNR↑", "psnr"), Column("lpips", "LPIPS↓", "lpips"),
                    Column("params", "Params", "mi"), Column("flops", "FLOPs/step", "gimac"),
                    Column("dpsnr", f"ΔPSNR vs {suite.reference}", "psnr"),
-                   Column("dlpips", f"ΔLPIPS vs {suite.reference}", "lpips")]
+                   Column("dlpips", f"ΔLPIPS vs {suite.reference}", "lpips"), Column("stopped", "Stopped at step")]
         if paper:
             columns += [Column("paper_psnr", "Paper PSNR (dB)", "paper"), Column("paper_lpips", "Paper LPIPS (×10⁻²)", "paper"),
                         Column("paper_params", "Paper Params (Mi)", "paper"),
@@ -129,7 +160,9 @@ def losses(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -
         reference = subset[subset["label"] == suite.reference] if suite.reference else None
         tag = paper_tables()["datasets"].get(dataset, {}).get("paper", dataset)
         columns += [Column(f"{dataset}:psnr", f"{tag} PSNR↑", "psnr"), Column(f"{dataset}:lpips", f"{tag} LPIPS↓", "lpips"),
-                    Column(f"{dataset}:dpsnr", f"{tag} ΔPSNR vs {suite.reference}", "psnr")]
+                    Column(f"{dataset}:dpsnr", f"{tag} ΔPSNR vs {suite.reference}", "psnr"),
+                    Column(f"{dataset}:dlpips", f"{tag} ΔLPIPS vs {suite.reference}", "lpips"),
+                    Column(f"{dataset}:stopped", f"{tag} stopped at step")]
         if paper:
             columns += [Column(f"{dataset}:paper_psnr", f"{tag} paper PSNR (dB)", "paper"),
                         Column(f"{dataset}:paper_lpips", f"{tag} paper LPIPS (×10⁻²)", "paper")]
@@ -138,13 +171,15 @@ def losses(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -
             row[f"{dataset}:psnr"] = mean_ci(group["psnr_mean"])
             row[f"{dataset}:lpips"] = mean_ci(group["lpips_mean"])
             row[f"{dataset}:dpsnr"] = _comparison(group, reference, clips, "psnr")
+            row[f"{dataset}:dlpips"] = _comparison(group, reference, clips, "lpips")
+            row[f"{dataset}:stopped"] = _stopped(group)
             ref = published.get(dataset, {}).get(label)
             if paper and ref:
                 row[f"{dataset}:paper_psnr"], row[f"{dataset}:paper_lpips"] = ref["psnr"], ref["lpips"]
-    note = "Each data set column group is a geometry of the paper on the embedded data."
+    note = "One column group per data set; the rest of this caption describes the last of them."
     if paper:
         note += " Paper columns: Table 4 of Chang et al. 2022 (real UCF Sports and Human3.6M)."
-    caption = _caption(suite, runs, suite.datasets[-1], note)
+    caption = _caption(suite, runs, [d for d in suite.datasets if (runs["dataset"] == d).any()][-1], note)
     return [Table(f"Table 4 layout: {suite.name}", columns, list(rows.values()), caption=caption)]
 
 
@@ -164,8 +199,12 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bo
         for t in horizons:
             for metric in METRICS:
                 columns.append(Column(f"{metric}@t{t}", f"{METRIC_LABELS[metric]}{arrow(metric)} t={t}", metric))
+        first = context + 1
         columns += [Column("time10", "Time, 10 samples", "s"),
-                    Column("dpsnr", f"ΔPSNR vs {suite.reference} (mean over t)", "psnr")]
+                    Column("dpsnr1", f"ΔPSNR vs {suite.reference} t={first}", "psnr"),
+                    Column("dssim1", f"ΔSSIM vs {suite.reference} t={first}", "ssim"),
+                    Column("dpsnr", f"ΔPSNR vs {suite.reference} (mean over t)", "psnr"),
+                    Column("stopped", "Stopped at step")]
         if paper:
             for t in horizons:
                 columns += [Column(f"paper_psnr@t{t}", f"Paper PSNR t={t} (dB)", "paper"),
@@ -184,6 +223,9 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bo
             ten = group[group["latency_b1_samples"] == 10]["latency_b1_total_s"] if "latency_b1_samples" in group else []
             row["time10"] = mean_ci(ten) if len(ten) else None
             row["dpsnr"] = _comparison(group, reference, clips, "psnr")
+            row["dpsnr1"] = _comparison(group, reference, clips, "psnr@1")
+            row["dssim1"] = _comparison(group, reference, clips, "ssim@1")
+            row["stopped"] = _stopped(group)
             ref = published.get(label)
             if paper and ref:
                 for t in horizons:

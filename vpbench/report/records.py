@@ -4,7 +4,7 @@
 ``runs`` columns (one row per run, in suite order; empty where a value is absent):
 
 * identity: ``suite, suite_version, order, label, run_id, model, config, dataset, scale, seed, task, loss,
-  context, horizon, height, width, status, wall_s``
+  patience, min_delta, context, horizon, height, width, status, wall_s``
 * metrics (means over test clips): ``<metric>@<step>`` for steps 1..horizon and ``<metric>_mean``, for
   psnr, ssim and lpips; ``lpips_unavailable`` gives the reason when LPIPS could not be computed
 * profile at the run's geometry: ``params, params_without_norm, macs_per_sample, macs_per_step_mean,
@@ -16,7 +16,8 @@
 * counted at the paper geometry (meta device): ``paper_params_without_norm, paper_macs_per_step_mean,
   paper_macs_per_sample, paper_height, paper_width``
 
-``clips`` columns: ``run_id, clip, psnr, ssim, lpips`` (each clip's mean over the horizon).
+``clips`` columns: ``run_id, clip, psnr, ssim, lpips`` (each clip's mean over the horizon) and
+``psnr@1, ssim@1, lpips@1`` (each clip's first predicted frame).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def flatten(record: dict[str, Any], suite: str, version: int, order: int) -> dic
         "label": record.get("label") or config["sources"]["model"], "run_id": record["run_id"],
         "model": record["model"], "config": config["sources"]["model"], "dataset": record["dataset"],
         "scale": record["scale"], "seed": record["seed"], "task": config.get("task", "train"),
-        "loss": config["train"]["loss"], "context": data["context"], "horizon": data["horizon"],
+        "loss": config["train"]["loss"], "patience": config["train"].get("patience"),
+        "min_delta": config["train"].get("min_delta"), "context": data["context"], "horizon": data["horizon"],
         "height": data["height"], "width": data["width"], "status": record["status"], "wall_s": record.get("wall_s"),
     }
     for metric in METRICS:
@@ -108,7 +110,8 @@ def clip_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     clips = len(next(iter(per_metric.values())))
     return [{"run_id": record["run_id"], "clip": i,
-             **{m: sum(values[i]) / len(values[i]) for m, values in per_metric.items()}} for i in range(clips)]
+             **{m: sum(values[i]) / len(values[i]) for m, values in per_metric.items()},
+             **{f"{m}@1": values[i][0] for m, values in per_metric.items()}} for i in range(clips)]
 
 
 def from_store(store, suite) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -121,7 +124,8 @@ def from_store(store, suite) -> tuple[pd.DataFrame, pd.DataFrame]:
         dataset_order = {d: i for i, d in enumerate(suite.datasets)}
         runs["_dataset"] = runs["dataset"].map(dataset_order)
         runs = runs.sort_values(["_dataset", "order", "seed", "run_id"]).drop(columns="_dataset").reset_index(drop=True)
-    clips = pd.DataFrame([row for r in records for row in clip_rows(r)], columns=["run_id", "clip", *METRICS])
+    clips = pd.DataFrame([row for r in records for row in clip_rows(r)],
+                         columns=["run_id", "clip", *METRICS, *(f"{m}@1" for m in METRICS)])
     return runs, clips
 
 

@@ -1,0 +1,63 @@
+"""Several models' predictions of the same test clip in one labelled picture.
+
+Every run writes ``samples/test<NNN>.png`` when it is evaluated (:func:`vpbench.evaluate.write_sample`):
+a top row of context | ground-truth frames and a bottom row of blanks | predicted frames, frames
+separated by 4 white pixels. :func:`compose` keeps the top row once, stacks each run's prediction row
+under it, writes each row's name on the left and the frame index t above each column (the tables'
+convention: frames 1..T_in are context, T_in + 1.. are predicted).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from vpbench.errors import VpbenchError
+
+GAP = 4  # white pixels between frames and between the two rows of a run's sample image
+MARGIN = 150  # room for the row labels on the left
+HEADER = 22  # room for the frame indices on top
+
+
+def sample_rows(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The two rows of one run's sample image: ``(context | truth, blanks | prediction)``, each ``[h, W, 3]``."""
+    try:
+        image = np.asarray(Image.open(path).convert("RGB"))
+    except OSError as exc:
+        raise VpbenchError(f"{path}: not a readable sample image ({exc})") from None
+    height = (image.shape[0] - GAP) // 2
+    if height <= 0 or 2 * height + GAP != image.shape[0]:
+        raise VpbenchError(f"{path}: expected two rows of frames {GAP} px apart, got height {image.shape[0]}")
+    return image[:height], image[height + GAP:]
+
+
+def compose(rows: list[tuple[str, Path]], frames: int, title: str) -> Image.Image:
+    """One picture from ``(label, sample image)`` pairs of the same clip: ground truth on top, then each
+    label's prediction row. ``frames`` is T_in + T_out, the number of frames in a row."""
+    if not rows:
+        raise VpbenchError("no sample images to compose")
+    truth, _ = sample_rows(rows[0][1])
+    height, width = truth.shape[:2]
+    side = (width - GAP * (frames - 1)) // frames
+    if side <= 0 or side * frames + GAP * (frames - 1) != width:
+        raise VpbenchError(f"{rows[0][1]}: a row {width} px wide does not hold {frames} frames")
+    named = [("context | ground truth", truth)]
+    for label, path in rows:
+        top, bottom = sample_rows(path)
+        if top.shape != truth.shape or not np.array_equal(top, truth):
+            raise VpbenchError(f"{path}: not the same clip as {rows[0][1]} (its ground truth differs)")
+        named.append((label, bottom))
+    canvas = Image.new("RGB", (MARGIN + width, HEADER * 2 + len(named) * (height + GAP)), "white")
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=13)
+    draw.text((4, 2), title, fill="black", font=font)
+    for index in range(frames):
+        x = MARGIN + index * (side + GAP) + side // 2
+        draw.text((x, HEADER + 2), f"t={index + 1}", fill="black", font=font, anchor="mt")
+    for row, (label, pixels) in enumerate(named):
+        y = HEADER * 2 + row * (height + GAP)
+        canvas.paste(Image.fromarray(pixels), (MARGIN, y))
+        draw.text((MARGIN - 8, y + height // 2), label, fill="black", font=font, anchor="rm")
+    return canvas
