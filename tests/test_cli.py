@@ -118,3 +118,25 @@ def test_profile_strpm_at_4k_on_the_cpu_prints_counts_and_latency(tmp_path, cli_
     (record,) = Store(tmp_path / "results.sqlite").runs()
     assert record["config"]["task"] == "profile" and record["metrics"] is None
     assert record["profile"]["conventions"]["batch"] == 1 and record["profile"]["device"] == "cpu"
+
+
+def test_table_defaults_to_the_suite_of_the_latest_run(tmp_path, capsys):
+    from vpbench.cli import main
+    from vpbench.store import Store
+
+    store = tmp_path / "results.sqlite"
+    assert main(["table", "--store", str(store)]) == 2
+    assert "no results store" in capsys.readouterr().err
+    assert main(["run", "--model", "copy_last", "--store", str(store), "--no-progress", "--set", "eval.lpips=false"]) == 0
+    capsys.readouterr()
+    assert main(["table", "--store", str(store)]) == 2  # a run outside any suite: nothing to default to
+    assert "no run belongs to a suite" in capsys.readouterr().err
+    assert main(["table", "--runs", "all", "--store", str(store)]) == 0 and "| copy_last |" in capsys.readouterr().out
+    assert main(["run", "--suite", "smoke", "--store", str(store), "--no-progress", "--set", "train.steps=2",
+                 "--set", "eval.lpips=false"]) == 0
+    capsys.readouterr()
+    assert Store(store).latest_suite() == "smoke"
+    assert main(["table", "--store", str(store)]) == 0
+    captured = capsys.readouterr()
+    assert "suite smoke (that of the most recent run" in captured.err and "Suite smoke" in captured.out
+    assert main(["table", "--suite", "smoke", "--runs", "all", "--store", str(store)]) == 2

@@ -162,7 +162,9 @@ def test_leaderboard_says_where_each_run_stopped_and_compares_the_first_frame_wi
     assert first.difference == pytest.approx(3.0, abs=0.1) and first.significant and first.seeds == 3
     assert rows["ConvLSTM"]["dssim1"].difference == pytest.approx(0.3, abs=0.01) and rows["ConvLSTM"]["dssim1"].significant
     assert rows["copy-last"]["dpsnr1"] is None  # the reference row is not compared with itself
-    assert "early stopping after 2 validations" in table.caption and "† = the budget ran out first" in table.caption
+    notes = " ".join(table.notes)
+    assert "early stopping after 2 validations" in notes and "† = the budget ran out first" in notes
+    assert "small scale" in table.caption and "3 seed(s)" in table.caption and len(table.caption) < 200
     headers = [c.header for c in table.columns]
     assert "ΔPSNR vs copy-last t=6" in headers and "Stopped at step" in headers
     old_export = clips.drop(columns=["psnr@1", "ssim@1", "lpips@1"])  # CSV exported before the columns existed

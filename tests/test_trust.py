@@ -259,7 +259,7 @@ def test_read_only_commands_open_the_store_read_only(tmp_path, capsys):
     before, stamp = store.read_bytes(), store.stat().st_mtime_ns
     listing = files_under(store.parent)
     capsys.readouterr()
-    assert cli("table", "--store", str(store)) == 0 and "copy_last" in capsys.readouterr().out
+    assert cli("table", "--runs", "all", "--store", str(store)) == 0 and "copy_last" in capsys.readouterr().out
     assert cli("show", run_id[:6], "--store", str(store)) == 0 and "status: complete" in capsys.readouterr().out
     assert store.read_bytes() == before and store.stat().st_mtime_ns == stamp
     assert files_under(store.parent) == listing  # no -wal or -shm left behind

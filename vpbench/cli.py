@@ -75,28 +75,33 @@ def _parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="print the resolved config(s) and run ids; runs nothing")
     selection(config)
 
+    store_help = f"results store (default {DEFAULT_STORE})"
+    from_help = "read the runs.csv and clips.csv that `vpbench export` wrote to this folder instead of a store"
     table = commands.add_parser("table", help="render stored results (a suite in its paper layout)")
-    table.add_argument("--suite", help="a suite: its runs in the suite's layout (else every run, one row each)")
-    table.add_argument("--format", choices=FORMATS, default="markdown")
+    table.add_argument("--suite", help="a suite under configs/suites, in its paper layout (default: the suite of the "
+                       "most recent run in the store)")
+    table.add_argument("--runs", choices=("all",), help="all: every complete run in the store, one row each "
+                       "(no suite layout)")
+    table.add_argument("--format", choices=FORMATS, default="markdown", help="markdown | latex | csv (default markdown)")
     table.add_argument("--paper", action="store_true", help="add the paper's published numbers beside ours")
-    table.add_argument("--store", type=Path, default=DEFAULT_STORE)
-    table.add_argument("--from", dest="source", type=Path, help="read CSV exported by `vpbench export` instead")
+    table.add_argument("--store", type=Path, default=DEFAULT_STORE, help=store_help)
+    table.add_argument("--from", dest="source", type=Path, help=from_help)
 
     plot = commands.add_parser("plot", help="draw a suite's plots (PNG and PDF)")
-    plot.add_argument("--suite", required=True)
-    plot.add_argument("--out", type=Path, required=True)
-    plot.add_argument("--store", type=Path, default=DEFAULT_STORE)
-    plot.add_argument("--from", dest="source", type=Path, help="read CSV exported by `vpbench export` instead")
+    plot.add_argument("--suite", required=True, help="a suite under configs/suites")
+    plot.add_argument("--out", type=Path, required=True, help="the folder to write the plots to (created if missing)")
+    plot.add_argument("--store", type=Path, default=DEFAULT_STORE, help=store_help)
+    plot.add_argument("--from", dest="source", type=Path, help=from_help)
 
     export = commands.add_parser("export", help="write a suite's results as runs.csv and clips.csv")
-    export.add_argument("--suite", required=True)
-    export.add_argument("--out", type=Path, required=True)
-    export.add_argument("--store", type=Path, default=DEFAULT_STORE)
+    export.add_argument("--suite", required=True, help="a suite under configs/suites")
+    export.add_argument("--out", type=Path, required=True, help="the folder to write the CSV files to (created if missing)")
+    export.add_argument("--store", type=Path, default=DEFAULT_STORE, help=store_help)
     export.set_defaults(source=None)
 
     show = commands.add_parser("show", help="print one stored run")
     show.add_argument("run_id", help="a run id or a unique prefix")
-    show.add_argument("--store", type=Path, default=DEFAULT_STORE)
+    show.add_argument("--store", type=Path, default=DEFAULT_STORE, help=store_help)
 
     samples = commands.add_parser("samples", help="several models' predictions of one test clip, side by side")
     samples.add_argument("--suite", required=True, help="a suite under configs/suites; its rows in suite order")
@@ -224,23 +229,34 @@ def _suite_frames(args: argparse.Namespace):
 
 def cmd_table(args: argparse.Namespace) -> int:
     from vpbench.report.tables import render, runs_table
+    from vpbench.store import Store
 
-    if args.suite:
-        from vpbench.report.layouts import suite_tables
-
-        suite, runs, clips = _suite_frames(args)
-        tables = suite_tables(runs, clips, suite, paper=args.paper)
-    else:
+    if args.suite and args.runs:
+        raise VpbenchError("--suite and --runs all: choose one (a suite's layout, or every run one row each)")
+    if args.runs or not args.suite:
+        if args.source is not None:
+            raise VpbenchError("--from needs --suite (exported CSV holds one suite)")
+        if not args.store.is_file():
+            raise VpbenchError(f"no results store at {args.store} (run `vpbench run` first or pass --store)")
+    if args.runs:
         import pandas as pd
 
         from vpbench.report.records import flatten
-        from vpbench.store import Store
 
-        if not args.store.is_file():
-            raise VpbenchError(f"no results store at {args.store} (run `vpbench run` first or pass --store)")
         records = Store(args.store).runs(status="complete")
         runs = pd.DataFrame([flatten(r, "", 0, 0) for r in records])
         tables = [runs_table(runs, f"Runs in {args.store}")]
+    else:
+        from vpbench.report.layouts import suite_tables
+
+        if not args.suite:
+            args.suite = Store(args.store).latest_suite()
+            if args.suite is None:
+                raise VpbenchError(f"{args.store}: no run belongs to a suite; pass --suite, or --runs all for every run")
+            print(f"vpbench: suite {args.suite} (that of the most recent run in {args.store}); "
+                  "--suite picks another, --runs all lists every run", file=sys.stderr)
+        suite, runs, clips = _suite_frames(args)
+        tables = suite_tables(runs, clips, suite, paper=args.paper)
     sys.stdout.write(render(tables, args.format))
     return 0
 
@@ -321,10 +337,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     for key in ("run_id", "status", "error", "model", "dataset", "scale", "seed", "run_dir", "wall_s",
                 "created_at", "updated_at"):
         print(f"{key:>10}: {record.get(key)}")
+    from vpbench.report.tables import FORMATS
+
     for name in ("psnr", "ssim", "lpips"):
-        if name in metrics:
-            steps = " ".join(f"{v:.4f}" for v in metrics[name]["per_step"])
-            print(f"{name:>10}: mean {metrics[name]['mean']:.4f}; per step {steps}")
+        if name in metrics:  # in the tables' units: PSNR in dB, LPIPS x 10^-2
+            fmt = FORMATS[name]
+            steps = " ".join(f"{v * fmt.scale:.{fmt.digits}f}" for v in metrics[name]["per_step"])
+            unit = f" ({fmt.unit})" if fmt.unit else ""
+            print(f"{name:>10}: mean {metrics[name]['mean'] * fmt.scale:.{fmt.digits}f}; per step {steps}{unit}")
     for key in ("lpips_source", "lpips_unavailable", "training"):
         if key in metrics:
             print(f"{key:>10}: {json.dumps(metrics[key])}")

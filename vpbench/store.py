@@ -215,6 +215,15 @@ class Store:
             raise KeyError(f"run id prefix {run_id!r} is ambiguous: {', '.join(r['run_id'] for r in rows)}")
         return _decode(rows[0]) if rows else None
 
+    def latest_suite(self) -> str | None:
+        """The suite of the most recently updated run that belongs to one (None when no run does)."""
+        if not self.path.is_file():
+            return None
+        with self._connect(readonly=True) as db:
+            row = db.execute("SELECT suite_runs.suite FROM runs JOIN suite_runs USING (run_id) "
+                             "ORDER BY runs.updated_at DESC, runs.run_id LIMIT 1").fetchone()
+        return row[0] if row else None
+
     def runs(self, suite: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         """Records, oldest first, optionally those of one suite and/or one status."""
         if not self.path.is_file():

@@ -89,7 +89,8 @@ def _stopping_note(subset: pd.DataFrame) -> str:
     return f"Stopped at step: where each seed's training ended ({rule}); † = the budget ran out first."
 
 
-def _caption(suite: Suite, runs: pd.DataFrame, dataset: str, extra: str = "") -> str:
+def _caption(suite: Suite, runs: pd.DataFrame, dataset: str, extra: str = "") -> tuple[str, list[str]]:
+    """``(caption, notes)``: one short sentence (what, scale, seeds) and the conventions, one note each."""
     subset = runs[runs["dataset"] == dataset]
     seeds = sorted(subset["seed"].unique().tolist())
     scale = ", ".join(sorted(subset["scale"].unique()))
@@ -97,13 +98,13 @@ def _caption(suite: Suite, runs: pd.DataFrame, dataset: str, extra: str = "") ->
     frames = f"{int(_first(subset, 'context'))} → {int(_first(subset, 'horizon'))} frames"
     paper = paper_tables()["datasets"].get(dataset, {}).get("paper")
     where = f"{dataset} (the {paper} geometry on the embedded data)" if paper else dataset
+    caption = (f"Suite {suite.name} v{suite.version}, {scale} scale: {where}, {h}x{w}, {frames}; "
+               f"mean ± 95% CI over {len(seeds)} seed(s) {seeds} (Student t).")
     compared = (f"Δ vs {suite.reference}: mean difference paired on the same seeds and test clips, with its 95% "
                 "two-level bootstrap interval (seeds and clips resampled); * marks an interval that excludes 0."
                 if suite.reference else "")
-    parts = [f"Suite {suite.name} v{suite.version}, {scale} scale, {where}, {h}x{w}, {frames};",
-             f"{len(seeds)} seed(s) {seeds}: mean ± 95% CI over seeds (Student t).", compared,
-             _stopping_note(subset), extra, CONVENTIONS]
-    return " ".join(p for p in parts if p)
+    notes = [compared, _stopping_note(subset), extra, CONVENTIONS]
+    return caption, [note for note in notes if note]
 
 
 def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -> list[Table]:
@@ -144,7 +145,7 @@ def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool)
         if paper:
             units += " Paper columns: Table 3 of Chang et al. 2022, trained on the real Human3.6M."
         tables.append(Table(f"Table 3 layout: {suite.name} on {dataset}", columns, rows,
-                            caption=_caption(suite, runs, dataset, units)))
+                            *_caption(suite, runs, dataset, units)))
     return tables
 
 
@@ -180,7 +181,7 @@ def losses(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -
     if paper:
         note += " Paper columns: Table 4 of Chang et al. 2022 (real UCF Sports and Human3.6M)."
     caption = _caption(suite, runs, [d for d in suite.datasets if (runs["dataset"] == d).any()][-1], note)
-    return [Table(f"Table 4 layout: {suite.name}", columns, list(rows.values()), caption=caption)]
+    return [Table(f"Table 4 layout: {suite.name}", columns, list(rows.values()), *caption)]
 
 
 def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -> list[Table]:
@@ -239,7 +240,7 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bo
             note += (" Paper columns: Tables 1-2 of Chang et al. 2022 on the real data at full resolution; their "
                      "inference times come from an unnamed GPU at 2160x3840 with no released timing code.")
         tables.append(Table(f"Tables 1-2 layout: {suite.name} on {dataset}", columns, rows,
-                            caption=_caption(suite, runs, dataset, note)))
+                            *_caption(suite, runs, dataset, note)))
     return tables
 
 
@@ -284,7 +285,7 @@ def profile(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) 
         if paper:
             note += (" Paper columns: Table 3 (Human3.6M geometry) and Table 2 (SJTU4K, seconds for 10 samples on the "
                      "authors' GPU).")
-        tables.append(Table(f"Profile: {suite.name} on {dataset}", columns, rows, caption=_caption(suite, runs, dataset, note)))
+        tables.append(Table(f"Profile: {suite.name} on {dataset}", columns, rows, *_caption(suite, runs, dataset, note)))
     return tables
 
 

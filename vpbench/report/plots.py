@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from adjustText import adjust_text  # noqa: E402
 
 from vpbench.metrics import METRICS  # noqa: E402
 from vpbench.report.layouts import row_labels  # noqa: E402
@@ -38,6 +39,24 @@ def _save(figure: plt.Figure, out: Path, stem: str) -> list[Path]:
     figure.savefig(paths[1], bbox_inches="tight", metadata={"CreationDate": None, "Creator": None, "Producer": None})
     plt.close(figure)
     return paths
+
+
+def _title(suite: Suite, subset: pd.DataFrame, dataset: str, what: str) -> str:
+    """``<suite> v<N>, <scale> scale: <what> on <dataset>, <n> seed(s)``: what a reader needs to tell plots apart."""
+    scale = "/".join(sorted(subset["scale"].dropna().astype(str).unique())) or "?"
+    return f"{suite.name} v{suite.version}, {scale} scale: {what} on {dataset}, {subset['seed'].nunique()} seed(s)"
+
+
+def _palette(n: int) -> list:
+    """Colour-blind-safe colours (seaborn's ``colorblind``), repeated past ten rows."""
+    base = sns.color_palette("colorblind", 10)
+    return [base[i % len(base)] for i in range(n)]
+
+
+def _untrained(subset: pd.DataFrame, label: str) -> bool:
+    """A row that trains nothing (copy-last): drawn as the reference, dashed black."""
+    group = subset[subset["label"] == label]
+    return "steps_trained" in group and bool(len(group)) and group["steps_trained"].fillna(-1).eq(0).all()
 
 
 def _axis_label(metric: str) -> str:
@@ -61,9 +80,11 @@ def curves(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> list[Pa
     subset = runs[(runs["dataset"] == dataset) & (runs["task"] == "train")]
     context, horizon = int(subset["context"].iloc[0]), int(subset["horizon"].iloc[0])
     figure, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.6))
-    palette = sns.color_palette("tab10", n_colors=max(3, len(row_labels(subset, suite))))
-    for colour, label in zip(palette, row_labels(subset, suite)):
+    labels = row_labels(subset, suite)
+    for colour, label in zip(_palette(len(labels)), labels):
         group = subset[subset["label"] == label]
+        reference = _untrained(subset, label)
+        colour, style = ("black", "--") if reference else (colour, "-")
         for axis, metric in zip(axes, METRICS):
             scale = FORMATS[metric].scale
             estimates = [mean_ci(group.get(f"{metric}@{k}", [])) for k in range(1, horizon + 1)]
@@ -72,28 +93,31 @@ def curves(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> list[Pa
             t = np.arange(context + 1, context + horizon + 1)
             mean = np.array([e.mean for e in estimates]) * scale
             half = np.array([e.half_width or 0.0 for e in estimates]) * scale
-            axis.plot(t, mean, marker="o", markersize=3, color=colour, label=label)
+            axis.plot(t, mean, style, marker="o", markersize=3, color=colour, label=label)
             axis.fill_between(t, mean - half, mean + half, color=colour, alpha=0.15, linewidth=0)
     for axis, metric in zip(axes, METRICS):
         axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         axis.set_xlabel("frame t")
         axis.set_ylabel(_axis_label(metric))
-    axes[-1].legend(fontsize=7, loc="best")
-    seeds = subset["seed"].nunique()
-    figure.suptitle(f"{suite.name}: {dataset}, mean over {seeds} seed(s), 95% bands", fontsize=10)
+    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    figure.suptitle(_title(suite, subset, dataset, "metrics per predicted frame (mean, 95% band)"), fontsize=10)
+    figure.tight_layout()
     return _save(figure, out, f"curves_{dataset}")
 
 
 def cost(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> list[Path]:
     subset = runs[(runs["dataset"] == dataset) & (runs["task"] == "train")]
-    points = []
+    points, references = [], []
     for label in row_labels(subset, suite):
         group = subset[subset["label"] == label]
         quality = mean_ci(group["psnr_mean"])
         if quality is None:
             continue
+        if _untrained(subset, label):  # copy-last: a horizontal reference line, not a point on the front
+            references.append((label, quality.mean))
+            continue
         points.append((label, group["macs_per_sample"].mean(), group["latency_b1_median_ms"].mean(), quality))
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for axis, index, xlabel in ((axes[0], 1, "MACs per sample (G, batch 1, run geometry)"),
                                 (axes[1], 2, "latency, batch 1, median (ms)")):
         usable = [p for p in points if np.isfinite(p[index]) and p[index] > 0]
@@ -103,17 +127,20 @@ def cost(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> list[Path
         x = np.array([p[index] for p in usable]) / (1e9 if index == 1 else 1.0)
         y = np.array([p[3].mean for p in usable])
         err = np.array([p[3].half_width or 0.0 for p in usable])
-        axis.errorbar(x, y, yerr=err, fmt="o", color="tab:blue", ecolor="tab:gray", capsize=2)
-        for (label, *_), xi, yi in zip(usable, x, y):
-            axis.annotate(label, (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        axis.errorbar(x, y, yerr=err, fmt="o", color="#0072B2", ecolor="0.6", capsize=2)
         front = pareto_front(x, y)
-        axis.plot(x[front], y[front], "-", color="tab:red", linewidth=1, label="Pareto front")
-        axis.scatter(x[front], y[front], s=80, facecolors="none", edgecolors="tab:red")
+        axis.plot(x[front], y[front], "-", color="#D55E00", linewidth=1, label="Pareto front")
+        axis.scatter(x[front], y[front], s=80, facecolors="none", edgecolors="#D55E00")
+        for label, level in references:
+            axis.axhline(level, color="black", linestyle="--", linewidth=1, label=f"{label} (no learned cost)")
         axis.set_xscale("log")
         axis.set_xlabel(xlabel)
         axis.set_ylabel("PSNR (dB), mean over the horizon ↑")
-        axis.legend(fontsize=7)
-    figure.suptitle(f"{suite.name}: quality against cost on {dataset}", fontsize=10)
+        texts = [axis.text(xi, yi, label, fontsize=6) for (label, *_), xi, yi in zip(usable, x, y)]
+        adjust_text(texts, ax=axis, arrowprops={"arrowstyle": "-", "color": "0.5", "linewidth": 0.5})
+    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    figure.suptitle(_title(suite, subset, dataset, "quality against cost"), fontsize=10)
+    figure.tight_layout()
     return _save(figure, out, f"cost_{dataset}")
 
 
@@ -126,15 +153,17 @@ def bars(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> list[Path
         estimates = [mean_ci(subset[subset["label"] == label][f"{metric}_mean"]) for label in labels]
         shown = [(label, e) for label, e in zip(labels, estimates) if e is not None]
         y = np.arange(len(shown))
+        colours = ["0.65" if _untrained(subset, label) else colour
+                   for (label, _), colour in zip(shown, sns.color_palette("crest", len(shown)))]
         axis.barh(y, [e.mean * scale for _, e in shown], xerr=[(e.half_width or 0) * scale for _, e in shown],
-                  color=sns.color_palette("crest", len(shown)), capsize=3)
+                  color=colours, capsize=3)
         axis.set_yticks(y, [label for label, _ in shown])
         axis.invert_yaxis()
         axis.set_xlabel(_axis_label(metric))
         low = min((e.mean - (e.half_width or 0)) * scale for _, e in shown)
         high = max((e.mean + (e.half_width or 0)) * scale for _, e in shown)
         axis.set_xlim(low - 0.1 * (high - low + 1e-9), high + 0.1 * (high - low + 1e-9))
-    figure.suptitle(f"{suite.name}: {dataset}, mean ± 95% CI over {subset['seed'].nunique()} seed(s)", fontsize=10)
+    figure.suptitle(_title(suite, subset, dataset, "mean ± 95% CI over seeds"), fontsize=10)
     return _save(figure, out, f"bars_{dataset}")
 
 
@@ -162,11 +191,10 @@ def convergence(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> li
     subset = runs[(runs["dataset"] == dataset) & (runs["task"] == "train")]
     if "val_curve" not in subset or subset["val_curve"].map(parse_curve).map(len).sum() == 0:
         return None  # nothing trained (copy-last only), or runs stored before curves were
-    labels = row_labels(subset, suite)
+    labels = [label for label in row_labels(subset, suite) if not _untrained(subset, label)]
     figure, axis = plt.subplots(figsize=(7.5, 4.2))
-    palette = sns.color_palette("tab10", n_colors=max(3, len(labels)))
     styles = ["-", "--", ":", "-."]
-    for colour, label in zip(palette, labels):
+    for colour, label in zip(_palette(len(labels)), labels):
         group = subset[subset["label"] == label]
         for index, (_, run) in enumerate(group.iterrows()):
             curve = parse_curve(run["val_curve"])
@@ -182,9 +210,8 @@ def convergence(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> li
     axis.set_xlabel("training step")
     axis.set_ylabel("validation MSE (horizon, autoregressive) ↓")
     axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    scale = subset["scale"].iloc[0]
-    figure.suptitle(f"{suite.name} ({scale}): convergence on {dataset}, {subset['seed'].nunique()} seed(s); "
-                    "line style = seed; ● stopped early, ○ step budget reached", fontsize=9)
+    figure.suptitle(_title(suite, subset, dataset, "validation loss") +
+                    "\nline style = seed; ● stopped early, ○ step budget reached", fontsize=9)
     return _save(figure, out, f"convergence_{dataset}")
 
 

@@ -45,7 +45,7 @@ FORMATS = {
 }
 METRIC_LABELS = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS"}
 CONVENTIONS = ("PSNR per frame on [0,1] (predictions clipped); SSIM Gaussian σ=1.5, data range 1, channels "
-               "averaged; LPIPS AlexNet v0.1 on RGB in [-1,1], shown ×10⁻²; t is the frame index, frames "
+               "averaged; LPIPS AlexNet v0.1 on RGB in [−1, 1], shown ×10⁻²; t is the frame index, frames "
                "1..T_in are context; checkpoints selected on the val split.")
 
 
@@ -140,7 +140,8 @@ _LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{
                   "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
                   "↑": r"$\uparrow$", "↓": r"$\downarrow$", "σ": r"$\sigma$", "×": r"$\times$",
                   "⁻": r"$^{-}$", "²": r"$^{2}$", "±": r"$\pm$", "θ": r"$\theta$", "τ": r"$\tau$",
-                  "Δ": r"$\Delta$", "→": r"$\rightarrow$", "·": r"$\cdot$", "≤": r"$\leq$"}
+                  "Δ": r"$\Delta$", "→": r"$\rightarrow$", "·": r"$\cdot$", "≤": r"$\leq$",
+                  "<": r"$<$", ">": r"$>$", "−": r"$-$", "†": r"\textsuperscript{\dag}", "●": r"$\bullet$", "○": r"$\circ$"}
 
 
 def latex_escape(text: str) -> str:
@@ -149,17 +150,40 @@ def latex_escape(text: str) -> str:
     return r"$\times 10^{-2}$".join(escaped)
 
 
+def _latex_cell(value: Any, metric: str | None) -> str:
+    """A cell in LaTeX: numbers in math mode (so a negative one gets a true minus sign, not a hyphen, and
+    ``±`` is ``\\pm``), a comparison's interval in a smaller size."""
+    if _missing(value):
+        return "N/A"
+    if metric is None:
+        return latex_escape(str(value))
+    fmt = FORMATS[metric]
+    if isinstance(value, Estimate):
+        if value.half_width is None:
+            return f"${_number(value.mean, fmt)}$"
+        return f"${_number(value.mean, fmt)} \\pm {_number(value.half_width, fmt)}$"
+    if isinstance(value, Comparison):
+        mark = "^{*}" if value.significant else ""
+        return (f"${_number(value.difference, fmt, True)}{mark}$ {{\\scriptsize "
+                f"$[{_number(value.low, fmt, True)}, {_number(value.high, fmt, True)}]$}}")
+    return f"${_number(value, fmt)}$"
+
+
 def to_latex(table: Table) -> str:
-    """A booktabs ``table`` environment (needs ``\\usepackage{booktabs}``)."""
+    """A booktabs ``table`` environment (needs ``\\usepackage{booktabs}``): a short caption above, the
+    conventions as a footnote-size note below the tabular."""
     spec = "".join("r" if c.metric else "l" for c in table.columns)
-    lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{spec}}}", r"\toprule"]
+    lines = [r"\begin{table}[t]", r"\centering", r"\small",
+             rf"\caption{{{latex_escape(' '.join([table.title + '.', table.caption]).strip())}}}",
+             rf"\begin{{tabular}}{{{spec}}}", r"\toprule"]
     lines.append(" & ".join(_header(c, latex=True) for c in table.columns) + r" \\")
     lines.append(r"\midrule")
     for row in table.rows:
-        lines.append(" & ".join(latex_escape(_formatted(row.get(c.key), c.metric)) for c in table.columns) + r" \\")
+        lines.append(" & ".join(_latex_cell(row.get(c.key), c.metric) for c in table.columns) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
-    caption = " ".join([table.title + ".", table.caption, *table.notes]).strip()
-    lines += [rf"\caption{{{latex_escape(caption)}}}", r"\end{table}"]
+    if table.notes:
+        lines += [r"\par\smallskip\footnotesize", latex_escape(" ".join(table.notes))]
+    lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
 
 
