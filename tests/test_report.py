@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -127,13 +128,15 @@ def test_smoke_suite_reproduces_its_committed_rows_to_the_printed_precision(tmp_
         assert fresh[column].equals(committed[column]), column
 
 
-def _synthetic_leaderboard(seeds=(0, 1, 2), clips_per_run=20):
-    """``(runs, clips)`` frames of copy-last and a ConvLSTM that is 3 dB better at the first predicted frame."""
+def _synthetic_leaderboard(seeds=(0, 1, 2), clips_per_run=20, crowd=()):
+    """``(runs, clips)`` frames of copy-last and a ConvLSTM that is 3 dB better at the first predicted frame,
+    plus ``crowd`` rows within 0.05 dB and 2 % of its cost (labels that would collide in a plot)."""
     rng = np.random.default_rng(0)
     truth = rng.normal(18, 1, clips_per_run)
     runs, clips = [], []
     stops = {0: (600, 600), 1: (1000, None), 2: (800, 800)}  # (steps trained, converged at)
-    for label, gain in (("copy-last", 0.0), ("ConvLSTM", 3.0)):
+    rows = [("copy-last", 0.0), ("ConvLSTM", 3.0)] + [(label, 3.0 + 0.01 * i) for i, label in enumerate(crowd)]
+    for index, (label, gain) in enumerate(rows):
         for seed in seeds:
             run_id = f"{label}-{seed}"
             values = truth + gain + rng.normal(0, 0.1, clips_per_run)
@@ -145,7 +148,9 @@ def _synthetic_leaderboard(seeds=(0, 1, 2), clips_per_run=20):
                          "psnr_mean": values.mean(), "ssim_mean": 0.5, "lpips_mean": 0.1,
                          "steps_trained": trained, "max_steps": 1000 if gain else None,
                          "converged_at": converged, "patience": 2, "min_delta": 0.02,
-                         "val_curve": "100:0.02;200:0.015;300:0.012" if gain else None})
+                         "val_curve": "100:0.02;200:0.015;300:0.012" if gain else None,
+                         "macs_per_sample": 4e7 * (1 + 0.005 * index) if gain else 0,
+                         "latency_b1_median_ms": 5.0 * (1 + 0.005 * index) if gain else 0.1})
             clips += [{"run_id": run_id, "clip": i, "psnr": v - 1, "ssim": 0.5, "lpips": 0.1,
                        "psnr@1": v, "ssim@1": 0.5 + gain / 10 + rng.normal(0, 0.01), "lpips@1": 0.1}
                       for i, v in enumerate(values)]
@@ -173,17 +178,48 @@ def test_leaderboard_says_where_each_run_stopped_and_compares_the_first_frame_wi
 
 
 def test_convergence_plot_draws_every_trained_run_and_skips_untrained_suites(tmp_path):
-    from vpbench.report.plots import convergence
+    from vpbench.report.plots import convergence, suite_plots
     from vpbench.report.records import format_curve, parse_curve
 
     curve = [(100, 0.02), (200, 0.0151234567891234)]
     assert parse_curve(format_curve(curve)) == curve and parse_curve(float("nan")) == [] and format_curve(None) is None
     runs, _ = _synthetic_leaderboard()
     suite = load_suite("leaderboard")
-    paths = convergence(runs, suite, "moving_digits", tmp_path)
-    assert [p.name for p in paths] == ["convergence_moving_digits.png", "convergence_moving_digits.pdf"]
-    assert Image.open(paths[0]).size[0] > 500
-    assert convergence(runs[runs["label"] == "copy-last"], suite, "moving_digits", tmp_path / "none") is None
+    stem, figure = convergence(runs, suite, "moving_digits")
+    lines = [line for line in figure.axes[0].get_lines() if len(line.get_xdata()) > 1]
+    assert stem == "convergence_moving_digits" and len(lines) == 3  # one curve per ConvLSTM seed
+    assert convergence(runs[runs["label"] == "copy-last"], suite, "moving_digits") is None
+    paths = suite_plots(runs, suite, tmp_path)
+    assert {p.name for p in paths} >= {"convergence_moving_digits.png", "convergence_moving_digits.pdf"}
+    assert Image.open(tmp_path / "convergence_moving_digits.png").size[0] > 500
+
+
+def _boxes_overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+@pytest.mark.parametrize("suite_name", ["leaderboard", "ablation"])
+def test_plots_keep_legends_off_the_data_labels_apart_and_name_the_scale(suite_name):
+    from vpbench.report.plots import suite_figures
+
+    suite = load_suite(suite_name)
+    crowd = [e.label for e in suite.models if e.label not in ("copy-last", "ConvLSTM")]
+    runs, _ = _synthetic_leaderboard(crowd=crowd)
+    figures = suite_figures(runs, suite)
+    assert {stem.split("_")[0] for stem, _ in figures} >= {"curves", "convergence", "cost"}
+    for stem, figure in figures:
+        figure.canvas.draw()
+        renderer = figure.canvas.get_renderer()
+        assert "small scale" in figure._suptitle.get_text() and "3 seed(s)" in figure._suptitle.get_text(), stem
+        data_areas = [axis.get_window_extent(renderer) for axis in figure.axes if axis.axison]
+        for legend in [axis.get_legend() for axis in figure.axes if axis.get_legend()]:
+            box = legend.get_window_extent(renderer)
+            assert not any(_boxes_overlap(box, area) for area in data_areas), f"{stem}: legend over the data"
+        for axis in figure.axes:
+            boxes = [text.get_window_extent(renderer) for text in axis.texts if text.get_text().strip()]
+            for i, a in enumerate(boxes):
+                assert not any(_boxes_overlap(a, b) for b in boxes[i + 1:]), f"{stem}: point labels overlap"
+        plt.close(figure)
 
 
 def test_samples_put_models_side_by_side_on_the_same_clip(tmp_path):

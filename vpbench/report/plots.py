@@ -1,14 +1,19 @@
-"""Plots of a suite from its ``runs`` frame, seaborn-styled, each written as PNG and PDF.
+"""Plots of a suite from its ``runs`` frame, seaborn-styled in a colour-blind-safe palette, each written as
+PNG and PDF. Every title names the suite, its version, the scale, the data set and the seeds; legends
+sit outside the axes; a row that trains nothing (copy-last) is the dashed black reference.
 
 * ``curves_<dataset>``: PSNR, SSIM and LPIPS per predicted frame, mean over seeds with a 95% band.
 * ``cost_<dataset>``: mean PSNR against MACs per sample and against batch-1 latency, both at the
   run's geometry and on the run's device; the Pareto front (no other model is cheaper and better) is
-  drawn and its points ringed.
+  drawn and its points ringed; point labels are moved apart by adjustText.
 * ``bars_<dataset>``: PSNR and LPIPS per row with 95% intervals (ablation and losses suites).
-* ``profile_<dataset>``: MACs per step and batch-1 latency per model (profile suite, log scale).
+* ``profile_<dataset>``: MACs per step and batch-1 latency per model (profile suite, log scale); both
+  panels list every row, with "not measured (why)" where a value is missing.
 * ``convergence_<dataset>``: validation MSE against training step, one line per run (a colour per row,
   a line style per seed); a filled dot where early stopping ended the run, an open one where the step
   budget ran out first.
+
+:func:`suite_figures` draws them (tests inspect the figures); :func:`suite_plots` writes them.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from vpbench.report.records import parse_curve  # noqa: E402
 from vpbench.report.stats import mean_ci  # noqa: E402
 from vpbench.report.tables import FORMATS, METRIC_LABELS, arrow  # noqa: E402
 from vpbench.suites import Suite  # noqa: E402
+
+
+Drawn = tuple[str, plt.Figure]  # a plot's file stem and its figure
 
 
 def _save(figure: plt.Figure, out: Path, stem: str) -> list[Path]:
@@ -76,7 +84,7 @@ def pareto_front(costs: np.ndarray, quality: np.ndarray) -> np.ndarray:
     return np.asarray(front, dtype=int)
 
 
-def curves(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> list[Path]:
+def curves(runs: pd.DataFrame, suite: Suite, dataset: str) -> Drawn | None:
     subset = runs[(runs["dataset"] == dataset) & (runs["task"] == "train")]
     context, horizon = int(subset["context"].iloc[0]), int(subset["horizon"].iloc[0])
     figure, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.6))
@@ -102,10 +110,10 @@ def curves(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> list[Pa
     axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     figure.suptitle(_title(suite, subset, dataset, "metrics per predicted frame (mean, 95% band)"), fontsize=10)
     figure.tight_layout()
-    return _save(figure, out, f"curves_{dataset}")
+    return f"curves_{dataset}", figure
 
 
-def cost(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> list[Path]:
+def cost(runs: pd.DataFrame, suite: Suite, dataset: str) -> Drawn | None:
     subset = runs[(runs["dataset"] == dataset) & (runs["task"] == "train")]
     points, references = [], []
     for label in row_labels(subset, suite):
@@ -141,10 +149,10 @@ def cost(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> list[Path
     axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     figure.suptitle(_title(suite, subset, dataset, "quality against cost"), fontsize=10)
     figure.tight_layout()
-    return _save(figure, out, f"cost_{dataset}")
+    return f"cost_{dataset}", figure
 
 
-def bars(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> list[Path]:
+def bars(runs: pd.DataFrame, suite: Suite, dataset: str) -> Drawn | None:
     subset = runs[(runs["dataset"] == dataset) & (runs["task"] == "train")]
     labels = row_labels(subset, suite)
     figure, axes = plt.subplots(1, 2, figsize=(11, 0.45 * len(labels) + 1.5))
@@ -164,30 +172,38 @@ def bars(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> list[Path
         high = max((e.mean + (e.half_width or 0)) * scale for _, e in shown)
         axis.set_xlim(low - 0.1 * (high - low + 1e-9), high + 0.1 * (high - low + 1e-9))
     figure.suptitle(_title(suite, subset, dataset, "mean ± 95% CI over seeds"), fontsize=10)
-    return _save(figure, out, f"bars_{dataset}")
+    return f"bars_{dataset}", figure
 
 
-def profile_bars(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> list[Path]:
+def profile_bars(runs: pd.DataFrame, suite: Suite, dataset: str) -> Drawn | None:
     subset = runs[runs["dataset"] == dataset]
     labels = [label for label in row_labels(subset, suite)]
     first = subset.groupby("label").first()
     figure, axes = plt.subplots(1, 2, figsize=(11, 0.4 * len(labels) + 1.5))
     for axis, column, scale, xlabel in ((axes[0], "macs_per_step_mean", 1e-9, "MACs per recurrent step (G)"),
                                         (axes[1], "latency_b1_median_ms", 1.0, "latency, batch 1, median (ms)")):
-        values = [first.loc[label, column] if label in first.index else np.nan for label in labels]
-        shown = [(label, v * scale) for label, v in zip(labels, values) if np.isfinite(v) and v > 0]
-        y = np.arange(len(shown))
-        axis.barh(y, [v for _, v in shown], color=sns.color_palette("flare", max(1, len(shown))))
-        axis.set_yticks(y, [label for label, _ in shown])
+        values = [first.loc[label, column] * scale if label in first.index else np.nan for label in labels]
+        measured = [v if np.isfinite(v) and v > 0 else np.nan for v in values]
+        y = np.arange(len(labels))
+        axis.barh(y, np.nan_to_num(measured, nan=0.0), color=sns.color_palette("flare", max(1, len(labels))))
+        axis.set_yticks(y, labels)
         axis.invert_yaxis()
         axis.set_xscale("log")
         axis.set_xlabel(xlabel)
+        finite = [v for v in measured if np.isfinite(v)]
+        for row, value, label in zip(y, measured, labels):  # every panel lists every row; a gap says why
+            if not np.isfinite(value):
+                why = first.loc[label, "profile_note"] if label in first.index else None
+                reason = "no MACs" if column == "macs_per_step_mean" else "skipped"
+                text = f"not measured ({reason if not isinstance(why, str) else why[:40]})"
+                axis.text(min(finite) if finite else 1.0, row, " " + text, va="center", fontsize=6, color="0.3")
     height, width = int(first["height"].iloc[0]), int(first["width"].iloc[0])
-    figure.suptitle(f"{suite.name}: cost at {height}x{width} ({dataset}), batch 1", fontsize=10)
-    return _save(figure, out, f"profile_{dataset}")
+    figure.suptitle(_title(suite, subset, dataset, f"cost at {height}x{width}, batch 1"), fontsize=10)
+    figure.tight_layout()
+    return f"profile_{dataset}", figure
 
 
-def convergence(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> list[Path] | None:
+def convergence(runs: pd.DataFrame, suite: Suite, dataset: str) -> Drawn | None:
     subset = runs[(runs["dataset"] == dataset) & (runs["task"] == "train")]
     if "val_curve" not in subset or subset["val_curve"].map(parse_curve).map(len).sum() == 0:
         return None  # nothing trained (copy-last only), or runs stored before curves were
@@ -212,23 +228,23 @@ def convergence(runs: pd.DataFrame, suite: Suite, dataset: str, out: Path) -> li
     axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     figure.suptitle(_title(suite, subset, dataset, "validation loss") +
                     "\nline style = seed; ● stopped early, ○ step budget reached", fontsize=9)
-    return _save(figure, out, f"convergence_{dataset}")
+    return f"convergence_{dataset}", figure
 
 
-def suite_plots(runs: pd.DataFrame, suite: Suite, out: Path) -> list[Path]:
-    """Every plot of the suite's layout, for every data set with results."""
+def suite_figures(runs: pd.DataFrame, suite: Suite) -> list[Drawn]:
+    """``(file stem, figure)`` of every plot of the suite's layout, for every data set with results."""
     sns.set_theme(style="whitegrid", context="paper")
-    paths: list[Path] = []
+    kinds = {"profile": (profile_bars,), "ablation": (curves, convergence, cost, bars),
+             "leaderboard": (curves, convergence, cost), "runs": (curves, convergence, cost),
+             "losses": (curves, convergence, bars)}[suite.layout]
+    figures = []
     for dataset in suite.datasets:
         if runs.empty or not (runs["dataset"] == dataset).any():
             continue
-        if suite.layout == "profile":
-            paths += profile_bars(runs, suite, dataset, out)
-            continue
-        paths += curves(runs, suite, dataset, out)
-        paths += convergence(runs, suite, dataset, out) or []
-        if suite.layout in ("ablation", "leaderboard", "runs"):
-            paths += cost(runs, suite, dataset, out)
-        if suite.layout in ("ablation", "losses"):
-            paths += bars(runs, suite, dataset, out)
-    return paths
+        figures += [drawn for draw in kinds if (drawn := draw(runs, suite, dataset)) is not None]
+    return figures
+
+
+def suite_plots(runs: pd.DataFrame, suite: Suite, out: Path) -> list[Path]:
+    """Every plot of :func:`suite_figures`, written to ``out`` as PNG and PDF."""
+    return [path for stem, figure in suite_figures(runs, suite) for path in _save(figure, out, stem)]
