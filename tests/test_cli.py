@@ -120,7 +120,7 @@ def test_profile_strpm_at_4k_on_the_cpu_prints_counts_and_latency(tmp_path, cli_
     assert record["profile"]["conventions"]["batch"] == 1 and record["profile"]["device"] == "cpu"
 
 
-def test_table_defaults_to_the_suite_of_the_latest_run(tmp_path, capsys):
+def test_table_defaults_to_the_latest_suite_and_samples_put_its_rows_side_by_side(tmp_path, capsys):
     from vpbench.cli import main
     from vpbench.store import Store
 
@@ -140,3 +140,13 @@ def test_table_defaults_to_the_suite_of_the_latest_run(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "suite smoke (that of the most recent run" in captured.err and "Suite smoke" in captured.out
     assert main(["table", "--suite", "smoke", "--runs", "all", "--store", str(store)]) == 2
+    out = tmp_path / "strips" / "smoke.png"
+    assert main(["samples", "--suite", "smoke", "--store", str(store), "--out", str(out)]) == 0
+    from PIL import Image
+
+    strip = Image.open(out)
+    assert strip.width > 8 * 128 and strip.height > 3 * 128  # 8 frames; truth + ConvLSTM + copy-last rows
+    capsys.readouterr()
+    assert main(["samples", "--suite", "smoke", "--store", str(store), "--out", str(out), "--clip", "7"]) == 2
+    assert "--clip 7" in capsys.readouterr().err
+    assert main(["samples", "--suite", "smoke", "--store", str(store), "--out", str(out), "--dataset", "vtest"]) == 2

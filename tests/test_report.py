@@ -60,13 +60,15 @@ def test_seed_variance_widens_the_interval_where_seed_averaging_hides_it():
 
 
 @pytest.mark.skipif("ablation" not in SUITES, reason="no committed ablation leaderboard")
-def test_ablation_table_has_all_nine_rows_with_paper_columns_and_our_counts():
+def test_ablation_table_has_all_nine_memories_and_copy_last_with_paper_columns_and_our_counts():
     runs, clips = from_csv(LEADERBOARDS / "ablation")
     (table,) = suite_tables(runs, clips, load_suite("ablation"), paper=True)
     labels = [row["label"] for row in table.rows]
-    assert labels == [e.label for e in load_suite("ablation").models] and len(labels) == 9
-    for row in table.rows:
+    assert labels == [e.label for e in load_suite("ablation").models] and len(labels) == 10
+    assert labels[0] == "copy-last" and table.rows[0]["params"] == 0 and table.rows[0]["stopped"] is None
+    for row in table.rows[1:]:
         assert row["params"] > 0 and row["flops"] > 0 and row["paper_params"] > 0
+        assert row["stopped"] and row["dpsnr"] is not None or row["label"] == "RPM"
         if row["label"].startswith("RPM"):  # within 1% of the paper's parameters, in its units (Mi)
             assert row["params"] / 2**20 == pytest.approx(row["paper_params"], rel=0.01), row["label"]
     markdown = to_markdown(table)
