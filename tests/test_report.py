@@ -2,6 +2,7 @@
 leaderboards regenerating from their CSV."""
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -72,27 +73,49 @@ def test_ablation_table_has_all_nine_memories_and_copy_last_with_paper_columns_a
         if row["label"].startswith("RPM"):  # within 1% of the paper's parameters, in its units (Mi)
             assert row["params"] / 2**20 == pytest.approx(row["paper_params"], rel=0.01), row["label"]
     markdown = to_markdown(table)
-    assert "Paper Params (Mi)" in markdown and "± " in markdown and "ΔPSNR vs RPM" in markdown
+    assert "Params (Mi) Paper" in markdown and "± " in markdown and "PSNR Δ vs RPM (dB)" in markdown
 
 
-def _compile(tex: str, folder: Path) -> subprocess.CompletedProcess:
-    document = "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n" + tex + "\n\\end{document}\n"
+def _compile(tex: str, folder: Path, two_column: bool) -> str:
+    """pdflatex's log of ``tex`` in a 10 pt article (two-column: every table as ``table*``)."""
+    options = "[twocolumn]" if two_column else ""
+    if two_column:
+        tex = re.sub(r"\\(begin|end)\{table\}", r"\\\1{table*}", tex)
+    document = (f"\\documentclass{options}{{article}}\n\\usepackage{{booktabs}}\n\\begin{{document}}\n"
+                f"{tex}\n\\end{{document}}\n")
     (folder / "table.tex").write_text(document)
-    return subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "table.tex"], cwd=folder,
-                          capture_output=True, text=True, timeout=120)
+    result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "table.tex"], cwd=folder,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and (folder / "table.pdf").is_file(), result.stdout[-2000:]
+    return (folder / "table.log").read_text(errors="replace")
 
 
-@pytest.mark.parametrize("suite", SUITES)
-def test_latex_tables_compile(suite, tmp_path):
+def _text_outside_math(tex: str) -> str:
+    return re.sub(r"\$[^$]*\$", " ", tex)
+
+
+PAPER_LAYOUTS = [s for s in SUITES if load_suite(s).layout != "runs"]  # "runs" is the raw one-row-per-run dump
+
+
+@pytest.mark.parametrize("suite", PAPER_LAYOUTS)
+def test_latex_tables_fit_the_page_with_true_minus_signs(suite, tmp_path):
     if shutil.which("pdflatex") is None:
         if os.environ.get("VPBENCH_REQUIRE_LATEX") == "1":
             pytest.fail("pdflatex is required in CI (apt-get install texlive-latex-base texlive-latex-recommended)")
         pytest.skip("pdflatex is not installed")
     runs, clips = from_csv(LEADERBOARDS / suite)
-    tex = "\n".join(to_latex(t) for t in suite_tables(runs, clips, load_suite(suite), paper=True))
-    result = _compile(tex, tmp_path)
-    assert result.returncode == 0, result.stdout[-2000:]
-    assert (tmp_path / "table.pdf").is_file()
+    tables = [to_latex(t) for t in suite_tables(runs, clips, load_suite(suite), paper=True)]
+    for tex in tables:
+        text = _text_outside_math(tex)
+        assert "<" not in text and ">" not in text, "a comparison sign in text mode prints as ¡ or ¿"
+        assert not re.search(r"(?<![A-Za-z0-9])-[0-9]", text), "a hyphen used as a minus sign"
+        assert "\\resizebox" not in tex and "\\scalebox" not in tex
+    narrow = [tex for tex in tables if tex.startswith("\\begin{table}")]
+    for two_column, chosen in ((False, narrow), (True, tables)):
+        if not chosen:
+            continue
+        log = _compile("\n".join(chosen), tmp_path, two_column)
+        assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
 
 
 @pytest.mark.parametrize("suite", SUITES)
@@ -164,7 +187,7 @@ def test_leaderboard_says_where_each_run_stopped_and_compares_the_first_frame_wi
     suite = load_suite("leaderboard")
     (table,) = [t for t in suite_tables(runs, clips, suite) if "moving_digits" in t.title]
     rows = {row["label"]: row for row in table.rows}
-    assert rows["ConvLSTM"]["stopped"] == "600 / 1000† / 800" and rows["copy-last"]["stopped"] is None
+    assert rows["ConvLSTM"]["stopped"] == "600/1000†/800" and rows["copy-last"]["stopped"] is None
     first = rows["ConvLSTM"]["dpsnr1"]
     assert first.difference == pytest.approx(3.0, abs=0.1) and first.significant and first.seeds == 3
     assert rows["ConvLSTM"]["dssim1"].difference == pytest.approx(0.3, abs=0.01) and rows["ConvLSTM"]["dssim1"].significant
@@ -173,7 +196,8 @@ def test_leaderboard_says_where_each_run_stopped_and_compares_the_first_frame_wi
     assert "early stopping after 2 validations" in notes and "† = the budget ran out first" in notes
     assert "small scale" in table.caption and "3 seed(s)" in table.caption and len(table.caption) < 200
     headers = [c.header for c in table.columns]
-    assert "ΔPSNR vs copy-last t=6" in headers and "Stopped at step" in headers
+    assert "PSNR t=6" in headers and "Stopped at step" in headers
+    assert {c.group for c in table.columns} >= {"t=6", "t=10", "Δ vs copy-last"}
     old_export = clips.drop(columns=["psnr@1", "ssim@1", "lpips@1"])  # CSV exported before the columns existed
     (table,) = [t for t in suite_tables(runs, old_export, suite) if "moving_digits" in t.title]
     assert [row["dpsnr1"] for row in table.rows] == [None, None]

@@ -30,9 +30,10 @@ def test_writers_share_one_matrix():
     assert "| 20.00 | 18.00 | 19.00 | 0.8000 | 0.7000 | 0.7500 | 10.00 | 20.00 | 15.00 |" in markdown
     assert "N/A | N/A | N/A |" in markdown and "LPIPS unavailable: no weights" in markdown
     latex = to_latex(table)
-    assert r"\toprule" in latex and r"PSNR$\uparrow$ t=5 (dB)" in latex and r"copy\_last" in latex
-    assert latex.count(r"\\") == 3  # the header and two rows
-    assert r"shown $\times 10^{-2}$" in latex
+    assert r"\toprule" in latex and r"PSNR$\uparrow$ t=5" in latex and r"copy\_last" in latex
+    assert latex.count(r"\\") == 4  # the header, its units and two rows
+    assert r"shown $\times 10^{-2}$" in latex and "$20.00$ & $18.00$" in latex  # numbers in math mode
+    assert latex.startswith(r"\begin{table*}")  # 21 columns: wider than a one-column page
     csv = to_csv(table).splitlines()
     assert csv[0].startswith("label,model,dataset,scale,seed,run_id,psnr@1,psnr@2,psnr_mean")
     assert csv[1].split(",")[6:9] == ["20.0", "18.0", "19.0"]

@@ -63,7 +63,7 @@ def _comparison(rows: pd.DataFrame, reference: pd.DataFrame | None, clips: pd.Da
 
 
 def _stopped(group: pd.DataFrame) -> str | None:
-    """Where each seed's training ended, in seed order: ``"600 / 700 / 1000†"`` († = the step budget ran
+    """Where each seed's training ended, in seed order: ``"600/700/1000†"`` († = the step budget ran
     out before early stopping); None for a row that trains nothing (copy-last)."""
     if "steps_trained" not in group or group["steps_trained"].fillna(0).eq(0).all():
         return None
@@ -71,7 +71,7 @@ def _stopped(group: pd.DataFrame) -> str | None:
     for _, run in group.sort_values("seed").iterrows():
         budget = "" if pd.notna(run.get("converged_at")) else "†"
         cells.append(f"{int(run['steps_trained'])}{budget}")
-    return " / ".join(cells)
+    return "/".join(cells)
 
 
 def _stopping_note(subset: pd.DataFrame) -> str:
@@ -131,12 +131,14 @@ def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool)
             rows.append(row)
         columns = [Column("label", "Method"), Column("psnr", "PSNR↑", "psnr"), Column("lpips", "LPIPS↓", "lpips"),
                    Column("params", "Params", "mi"), Column("flops", "FLOPs/step", "gimac"),
-                   Column("dpsnr", f"ΔPSNR vs {suite.reference}", "psnr"),
-                   Column("dlpips", f"ΔLPIPS vs {suite.reference}", "lpips"), Column("stopped", "Stopped at step")]
+                   Column("dpsnr", "PSNR", "psnr", group=f"Δ vs {suite.reference}"),
+                   Column("dlpips", "LPIPS", "lpips", group=f"Δ vs {suite.reference}"),
+                   Column("stopped", "Stopped at step")]
         if paper:
-            columns += [Column("paper_psnr", "Paper PSNR (dB)", "paper"), Column("paper_lpips", "Paper LPIPS (×10⁻²)", "paper"),
-                        Column("paper_params", "Paper Params (Mi)", "paper"),
-                        Column("paper_flops", "Paper FLOPs (GiMAC/step)", "paper")]
+            columns += [Column("paper_psnr", "PSNR (dB)", "paper", group="Paper"),
+                        Column("paper_lpips", "LPIPS (×10⁻²)", "paper", group="Paper"),
+                        Column("paper_params", "Params (Mi)", "paper", group="Paper"),
+                        Column("paper_flops", "FLOPs (GiMAC/step)", "paper", group="Paper")]
         g = subset.iloc[0]
         units = (f"Params (Mi = 2^20, norm-layer parameters excluded) and FLOPs (GiMAC = 2^30 MACs per recurrent "
                  f"step) are counted at the paper geometry ({int(g['paper_height'])}x{int(g['paper_width'])}, the "
@@ -160,23 +162,24 @@ def losses(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -
             continue
         reference = subset[subset["label"] == suite.reference] if suite.reference else None
         tag = paper_tables()["datasets"].get(dataset, {}).get("paper", dataset)
-        columns += [Column(f"{dataset}:psnr", f"{tag} PSNR↑", "psnr"), Column(f"{dataset}:lpips", f"{tag} LPIPS↓", "lpips"),
-                    Column(f"{dataset}:dpsnr", f"{tag} ΔPSNR vs {suite.reference}", "psnr"),
-                    Column(f"{dataset}:dlpips", f"{tag} ΔLPIPS vs {suite.reference}", "lpips"),
-                    Column(f"{dataset}:stopped", f"{tag} stopped at step")]
+        columns += [Column((dataset, "psnr"), "PSNR↑", "psnr", group=tag),
+                    Column((dataset, "lpips"), "LPIPS↓", "lpips", group=tag),
+                    Column((dataset, "dpsnr"), f"ΔPSNR vs {suite.reference}", "psnr", group=tag),
+                    Column((dataset, "dlpips"), f"ΔLPIPS vs {suite.reference}", "lpips", group=tag),
+                    Column((dataset, "stopped"), "Stopped at step", group=tag)]
         if paper:
-            columns += [Column(f"{dataset}:paper_psnr", f"{tag} paper PSNR (dB)", "paper"),
-                        Column(f"{dataset}:paper_lpips", f"{tag} paper LPIPS (×10⁻²)", "paper")]
+            columns += [Column((dataset, "paper_psnr"), "paper PSNR (dB)", "paper", group=tag),
+                        Column((dataset, "paper_lpips"), "paper LPIPS (×10⁻²)", "paper", group=tag)]
         for label, row in rows.items():
             group = subset[subset["label"] == label]
-            row[f"{dataset}:psnr"] = mean_ci(group["psnr_mean"])
-            row[f"{dataset}:lpips"] = mean_ci(group["lpips_mean"])
-            row[f"{dataset}:dpsnr"] = _comparison(group, reference, clips, "psnr")
-            row[f"{dataset}:dlpips"] = _comparison(group, reference, clips, "lpips")
-            row[f"{dataset}:stopped"] = _stopped(group)
+            row[(dataset, "psnr")] = mean_ci(group["psnr_mean"])
+            row[(dataset, "lpips")] = mean_ci(group["lpips_mean"])
+            row[(dataset, "dpsnr")] = _comparison(group, reference, clips, "psnr")
+            row[(dataset, "dlpips")] = _comparison(group, reference, clips, "lpips")
+            row[(dataset, "stopped")] = _stopped(group)
             ref = published.get(dataset, {}).get(label)
             if paper and ref:
-                row[f"{dataset}:paper_psnr"], row[f"{dataset}:paper_lpips"] = ref["psnr"], ref["lpips"]
+                row[(dataset, "paper_psnr")], row[(dataset, "paper_lpips")] = ref["psnr"], ref["lpips"]
     note = "One column group per data set; the rest of this caption describes the last of them."
     if paper:
         note += " Paper columns: Table 4 of Chang et al. 2022 (real UCF Sports and Human3.6M)."
@@ -199,19 +202,19 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bo
         columns = [Column("label", "Method")]
         for t in horizons:
             for metric in METRICS:
-                columns.append(Column(f"{metric}@t{t}", f"{METRIC_LABELS[metric]}{arrow(metric)} t={t}", metric))
+                columns.append(Column((f"t={t}", metric), f"{METRIC_LABELS[metric]}{arrow(metric)}", metric, group=f"t={t}"))
         first = context + 1
         columns += [Column("time10", "Time, 10 samples", "s"),
-                    Column("dpsnr1", f"ΔPSNR vs {suite.reference} t={first}", "psnr"),
-                    Column("dssim1", f"ΔSSIM vs {suite.reference} t={first}", "ssim"),
-                    Column("dpsnr", f"ΔPSNR vs {suite.reference} (mean over t)", "psnr"),
+                    Column("dpsnr1", f"PSNR t={first}", "psnr", group=f"Δ vs {suite.reference}"),
+                    Column("dssim1", f"SSIM t={first}", "ssim", group=f"Δ vs {suite.reference}"),
+                    Column("dpsnr", "PSNR mean", "psnr", group=f"Δ vs {suite.reference}"),
                     Column("stopped", "Stopped at step")]
         if paper:
             for t in horizons:
-                columns += [Column(f"paper_psnr@t{t}", f"Paper PSNR t={t} (dB)", "paper"),
-                            Column(f"paper_lpips@t{t}", f"Paper LPIPS t={t} (×10⁻²)", "paper")]
+                columns += [Column(("paper", f"psnr@t{t}"), f"PSNR t={t} (dB)", "paper", group="Paper"),
+                            Column(("paper", f"lpips@t{t}"), f"LPIPS t={t} (×10⁻²)", "paper", group="Paper")]
             if any("time_10_samples_s" in v for v in published.values()):
-                columns.append(Column("paper_time", "Paper time, 10 samples (s)", "paper"))
+                columns.append(Column(("paper", "time"), "Time, 10 samples (s)", "paper", group="Paper"))
         rows = []
         for label in row_labels(subset, suite):
             group = subset[subset["label"] == label]
@@ -220,7 +223,7 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bo
                 step = t - context
                 for metric in METRICS:
                     key = f"{metric}@{step}"
-                    row[f"{metric}@t{t}"] = mean_ci(group[key]) if key in group and 1 <= step <= horizon else None
+                    row[(f"t={t}", metric)] = mean_ci(group[key]) if key in group and 1 <= step <= horizon else None
             ten = group[group["latency_b1_samples"] == 10]["latency_b1_total_s"] if "latency_b1_samples" in group else []
             row["time10"] = mean_ci(ten) if len(ten) else None
             row["dpsnr"] = _comparison(group, reference, clips, "psnr")
@@ -231,8 +234,8 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bo
             if paper and ref:
                 for t in horizons:
                     if f"t{t}" in ref:
-                        row[f"paper_psnr@t{t}"], row[f"paper_lpips@t{t}"] = ref[f"t{t}"]
-                row["paper_time"] = ref.get("time_10_samples_s")
+                        row[("paper", f"psnr@t{t}")], row[("paper", f"lpips@t{t}")] = ref[f"t{t}"]
+                row[("paper", "time")] = ref.get("time_10_samples_s")
             rows.append(row)
         note = ("t is the frame index (frames 1..T_in are context). Time, 10 samples: the sum of 10 timed batch-1 "
                 "forwards after warm-up at the run's geometry on the run's device (mean ± CI over seeds).")
@@ -252,15 +255,18 @@ def profile(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) 
         subset = runs[runs["dataset"] == dataset]
         if subset.empty:
             continue
-        columns = [Column("label", "Method"), Column("params", "Params", "m"), Column("params_wo", "Params w/o norm", "mi"),
-                   Column("macs_step", "MACs/step", "gmac"), Column("gimac_step", "MACs/step", "gimac"),
-                   Column("macs_sample", "MACs/sample", "gmac"), Column("elementwise", "Elementwise/sample", "gflop"),
-                   Column("latency", "Latency b1 median", "ms"), Column("iqr", "IQR", "ms"),
-                   Column("samples", "Samples", "count"), Column("memory", "Peak memory", "mib"), Column("note", "Note")]
+        columns = [Column("label", "Method"), Column("params", "Params", "m", latex=False),
+                   Column("params_wo", "Params w/o norm", "mi", short="Params"),
+                   Column("macs_step", "MACs/step", "gmac", latex=False), Column("gimac_step", "MACs/step", "gimac"),
+                   Column("macs_sample", "MACs/sample", "gmac"),
+                   Column("elementwise", "Elementwise/sample", "gflop", latex=False),
+                   Column("latency", "Latency b1 median", "ms", short="Latency"),
+                   Column("iqr", "IQR", "ms", latex=False), Column("samples", "Samples", "count", latex=False),
+                   Column("memory", "Peak memory", "mib", short="Memory"), Column("note", "Note")]
         if paper:
-            columns += [Column("paper_params", "Paper Params (Mi)", "paper"),
-                        Column("paper_flops", "Paper FLOPs (GiMAC/step)", "paper"),
-                        Column("paper_time", "Paper time, 10 samples (s)", "paper")]
+            columns += [Column("paper_params", "Params (Mi)", "paper", group="Paper", short="Params"),
+                        Column("paper_flops", "FLOPs (GiMAC/step)", "paper", group="Paper", short="MACs/step"),
+                        Column("paper_time", "Time, 10 samples (s)", "paper", group="Paper", short="Time (10)")]
         rows = []
         for label in row_labels(subset, suite):
             group = subset[subset["label"] == label]
@@ -298,6 +304,7 @@ LAYOUTS = {"runs": plain, "ablation": ablation, "losses": losses, "leaderboard":
 
 
 def suite_tables(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool = False) -> list[Table]:
-    if runs.empty:
-        return [Table(f"Suite {suite.name}: no complete runs", [Column("label", "Method")], [])]
+    if runs.empty or not runs["dataset"].isin(suite.datasets).any():
+        where = f" on {', '.join(suite.datasets)}" if not runs.empty else ""
+        return [Table(f"Suite {suite.name}: no complete runs{where}", [Column("label", "Method")], [])]
     return LAYOUTS[suite.layout](runs, clips, suite, paper)

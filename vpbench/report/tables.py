@@ -51,9 +51,17 @@ CONVENTIONS = ("PSNR per frame on [0,1] (predictions clipped); SSIM Gaussian σ=
 
 @dataclass
 class Column:
-    key: str  # the row dict's key
+    key: str | tuple  # the row dict's key; a tuple (group, name) where a column belongs to a group
     header: str
     metric: str | None = None  # a key of FORMATS for numeric metric columns
+    group: str | None = None  # a header spanning neighbouring columns (LaTeX: \cmidrule); None: ungrouped
+    short: str | None = None  # the LaTeX header where ``header`` is too long for a paper's column
+    latex: bool = True  # False: Markdown and CSV only (a detail a paper's table leaves out)
+
+
+def column_name(key: str | tuple) -> str:
+    """A column key as CSV names it: a tuple's parts joined by ``:``."""
+    return ":".join(map(str, key)) if isinstance(key, tuple) else key
 
 
 @dataclass
@@ -116,12 +124,10 @@ def runs_table(runs, title: str = "Runs") -> Table:
     return Table(title, columns, rows, caption=CONVENTIONS, notes=notes)
 
 
-def _header(column: Column, latex: bool = False) -> str:
-    header = latex_escape(column.header) if latex else column.header
-    if column.metric is None:
-        return header
-    fmt = FORMATS[column.metric]
-    unit = fmt.latex_unit if latex else fmt.unit
+def _header(column: Column) -> str:
+    """The Markdown header: name, group and unit in one cell, e.g. ``PSNR↑ t=6 (dB)``."""
+    header = f"{column.header} {column.group}" if column.group else column.header
+    unit = FORMATS[column.metric].unit if column.metric else ""
     return f"{header} ({unit})" if unit else header
 
 
@@ -151,39 +157,89 @@ def latex_escape(text: str) -> str:
 
 
 def _latex_cell(value: Any, metric: str | None) -> str:
-    """A cell in LaTeX: numbers in math mode (so a negative one gets a true minus sign, not a hyphen, and
-    ``±`` is ``\\pm``), a comparison's interval in a smaller size."""
+    """A cell in LaTeX: numbers in math mode (so a negative one gets a true minus sign, not a hyphen), a
+    95% CI as a ``±`` subscript, a comparison as its difference with ``*`` when significant."""
     if _missing(value):
-        return "N/A"
+        return "--"
     if metric is None:
         return latex_escape(str(value))
     fmt = FORMATS[metric]
     if isinstance(value, Estimate):
         if value.half_width is None:
             return f"${_number(value.mean, fmt)}$"
-        return f"${_number(value.mean, fmt)} \\pm {_number(value.half_width, fmt)}$"
+        return f"${_number(value.mean, fmt)}_{{\\pm {_number(value.half_width, fmt)}}}$"
     if isinstance(value, Comparison):
-        mark = "^{*}" if value.significant else ""
-        return (f"${_number(value.difference, fmt, True)}{mark}$ {{\\scriptsize "
-                f"$[{_number(value.low, fmt, True)}, {_number(value.high, fmt, True)}]$}}")
+        return f"${_number(value.difference, fmt, True)}{'^{*}' if value.significant else ''}$"
     return f"${_number(value, fmt)}$"
 
 
+LONG_TEXT = 22  # characters: a longer text cell becomes a note marker (a), (b), ... under the table
+ONE_COLUMN_PT = 345.0  # \textwidth of a one-column 10 pt article; wider tables are set as table*
+_CHAR_PT, _PAD_PT = 4.8, 7.0  # rough width of a footnotesize character and of a column's padding
+
+
+def _visible(cell: str) -> str:
+    """The characters a LaTeX cell prints, roughly (markup dropped, subscripts counted at 0.7)."""
+    text = cell.replace("\\pm", "±").replace("^{*}", "*")
+    for token in ("\\textsuperscript{\\dag}", "$", "{", "}", "\\"):
+        text = text.replace(token, "")
+    main, _, sub = text.partition("_")
+    return main + sub[: int(len(sub) * 0.7)]
+
+
 def to_latex(table: Table) -> str:
-    """A booktabs ``table`` environment (needs ``\\usepackage{booktabs}``): a short caption above, the
-    conventions as a footnote-size note below the tabular."""
-    spec = "".join("r" if c.metric else "l" for c in table.columns)
-    lines = [r"\begin{table}[t]", r"\centering", r"\small",
+    """A booktabs table (``\\usepackage{booktabs}``) in footnote size: a short caption, grouped headers
+    over ``\\cmidrule``, units under the names, and the conventions as a note under the tabular.
+
+    Columns with no value or marked ``latex=False`` are left out, long text cells become lettered notes, and a table wider than
+    a one-column page is set as ``table*`` (the full width of a two-column page). Markdown and CSV
+    keep everything; the CI half-widths of comparisons are in those.
+    """
+    columns = [c for c in table.columns if c.latex and any(not _missing(row.get(c.key)) for row in table.rows)]
+    columns = columns or table.columns[:1]
+    notes, markers = list(table.notes), {}
+    body = []
+    for row in table.rows:
+        cells = []
+        for column in columns:
+            value = row.get(column.key)
+            if column.metric is None and not _missing(value) and len(str(value)) > LONG_TEXT and column is not columns[0]:
+                marker = markers.setdefault(str(value), chr(ord("a") + len(markers)))
+                cells.append(f"({marker})")
+            else:
+                cells.append(_latex_cell(value, column.metric))
+        body.append(cells)
+    notes += [f"({marker}) {text}" for text, marker in markers.items()]
+
+    names = [latex_escape(c.short or c.header) for c in columns]
+    units = [FORMATS[c.metric].latex_unit if c.metric else "" for c in columns]
+    width = sum(max([len(_visible(n)) for n in (name, unit)] + [len(_visible(r[i])) for r in body]) * _CHAR_PT + _PAD_PT
+                for i, (name, unit) in enumerate(zip(names, units)))
+    environment = "table" if width <= ONE_COLUMN_PT else "table*"
+    spec = "".join("r" if c.metric else "l" for c in columns)
+    lines = [rf"\begin{{{environment}}}[t]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3pt}",
              rf"\caption{{{latex_escape(' '.join([table.title + '.', table.caption]).strip())}}}",
              rf"\begin{{tabular}}{{{spec}}}", r"\toprule"]
-    lines.append(" & ".join(_header(c, latex=True) for c in table.columns) + r" \\")
+    if any(c.group for c in columns):
+        spans, rules, start = [], [], 0
+        for index in range(1, len(columns) + 1):
+            if index == len(columns) or columns[index].group != columns[start].group:
+                group, count = columns[start].group, index - start
+                spans.append(rf"\multicolumn{{{count}}}{{c}}{{{latex_escape(group)}}}" if group else " & ".join([""] * count))
+                if group:
+                    rules.append(rf"\cmidrule(lr){{{start + 1}-{index}}}")
+                start = index
+        lines.append(" & ".join(spans) + r" \\")
+        lines.append(" ".join(rules))
+    lines.append(" & ".join(names) + r" \\")
+    if any(units):
+        lines.append(" & ".join(f"({u})" if u else "" for u in units) + r" \\")
     lines.append(r"\midrule")
-    for row in table.rows:
-        lines.append(" & ".join(_latex_cell(row.get(c.key), c.metric) for c in table.columns) + r" \\")
+    lines += [" & ".join(cells) + r" \\" for cells in body]
     lines += [r"\bottomrule", r"\end{tabular}"]
-    if table.notes:
-        lines += [r"\par\smallskip\footnotesize", latex_escape(" ".join(table.notes))]
-    lines.append(r"\end{table}")
+    if notes:
+        lines += [r"\par\smallskip\parbox{\linewidth}{\footnotesize", latex_escape(" ".join(notes)) + "}"]
+    lines.append(rf"\end{{{environment}}}")
     return "\n".join(lines) + "\n"
 
 
@@ -205,7 +261,7 @@ def to_csv(table: Table) -> str:
         kinds = {type(row.get(column.key)) for row in table.rows}
         extra = ["_lo95", "_hi95"] if Comparison in kinds else ["_ci95"] if Estimate in kinds else []
         header.append((column, [""] + extra))
-    writer.writerow([c.key + suffix for c, suffixes in header for suffix in suffixes])
+    writer.writerow([column_name(c.key) + suffix for c, suffixes in header for suffix in suffixes])
     for row in table.rows:
         cells = []
         for column, suffixes in header:
