@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Produces the trained results in leaderboards/: the leaderboard, ablation and losses suites at the
-# small scale, then exports them and renders the tables and plots (regenerate.sh). Run from the
+# small scale, then exports them, renders the tables and plots (regenerate.sh), draws the sample
+# strips and runs the two diagnostics the README cites. Run from the
 # repository root with the venv of the README. Two worker processes, one thread each, go through the
 # three suites in the same order; a run one worker holds (a lock on its folder) is skipped by the
 # other, which moves on, so neither waits for the other between suites. Each worker's log is kept
@@ -34,3 +35,14 @@ for suite in "${SUITES[@]}"; do
 done
 "$VPBENCH" export --suite smoke --store runs/leaderboards-smoke.sqlite --out leaderboards/smoke
 bash leaderboards/regenerate.sh
+# sample strips (they read the run folders, so regenerate.sh cannot redo them from the CSV)
+for dataset in moving_digits vtest; do
+    "$VPBENCH" samples --suite leaderboard --dataset "$dataset" --store "$STORE" --out "leaderboards/leaderboard/samples_$dataset.png"
+    "$VPBENCH" samples --suite losses --dataset "$dataset" --store "$STORE" --out "leaderboards/losses/samples_$dataset.png"
+done
+"$VPBENCH" samples --suite ablation --dataset moving_digits --store "$STORE" --out leaderboards/ablation/samples_moving_digits.png
+# the diagnostics the README cites (one thread each, one after the other)
+OMP_NUM_THREADS=1 .venv/bin/python leaderboards/memorise_digits.py --out leaderboards/leaderboard/memorised_moving_digits.png
+for dataset in moving_digits vtest; do
+    OMP_NUM_THREADS=1 .venv/bin/python leaderboards/codec_ceiling.py --dataset "$dataset"
+done
