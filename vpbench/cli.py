@@ -255,7 +255,12 @@ def cmd_table(args: argparse.Namespace) -> int:
                 raise VpbenchError(f"{args.store}: no run belongs to a suite; pass --suite, or --runs all for every run")
             print(f"vpbench: suite {args.suite} (that of the most recent run in {args.store}); "
                   "--suite picks another, --runs all lists every run", file=sys.stderr)
-        suite, runs, clips = _suite_frames(args)
+            try:
+                suite, runs, clips = _suite_frames(args)
+            except VpbenchError as exc:
+                raise VpbenchError(f"{exc} (the latest run's suite; pass --suite NAME_OR_FILE, or --runs all)") from None
+        else:
+            suite, runs, clips = _suite_frames(args)
         tables = suite_tables(runs, clips, suite, paper=args.paper)
     sys.stdout.write(render(tables, args.format))
     return 0

@@ -133,12 +133,12 @@ def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool)
                    Column("params", "Params", "mi"), Column("flops", "FLOPs/step", "gimac"),
                    Column("dpsnr", "PSNR", "psnr", group=f"Δ vs {suite.reference}"),
                    Column("dlpips", "LPIPS", "lpips", group=f"Δ vs {suite.reference}"),
-                   Column("stopped", "Stopped at step")]
+                   Column("stopped", "Stopped at step", short="Stopped")]
         if paper:
-            columns += [Column("paper_psnr", "PSNR (dB)", "paper", group="Paper"),
-                        Column("paper_lpips", "LPIPS (×10⁻²)", "paper", group="Paper"),
-                        Column("paper_params", "Params (Mi)", "paper", group="Paper"),
-                        Column("paper_flops", "FLOPs (GiMAC/step)", "paper", group="Paper")]
+            columns += [Column("paper_psnr", "PSNR (dB)", "paper", group="Paper", short="PSNR"),
+                        Column("paper_lpips", "LPIPS (×10⁻²)", "paper", group="Paper", short="LPIPS"),
+                        Column("paper_params", "Params (Mi)", "paper", group="Paper", short="Params"),
+                        Column("paper_flops", "FLOPs (GiMAC/step)", "paper", group="Paper", short="FLOPs")]
         g = subset.iloc[0]
         units = (f"Params (Mi = 2^20, norm-layer parameters excluded) and FLOPs (GiMAC = 2^30 MACs per recurrent "
                  f"step) are counted at the paper geometry ({int(g['paper_height'])}x{int(g['paper_width'])}, the "
@@ -166,7 +166,7 @@ def losses(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -
                     Column((dataset, "lpips"), "LPIPS↓", "lpips", group=tag),
                     Column((dataset, "dpsnr"), f"ΔPSNR vs {suite.reference}", "psnr", group=tag),
                     Column((dataset, "dlpips"), f"ΔLPIPS vs {suite.reference}", "lpips", group=tag),
-                    Column((dataset, "stopped"), "Stopped at step", group=tag)]
+                    Column((dataset, "stopped"), "Stopped at step", group=tag, short="Stopped")]
         if paper:
             columns += [Column((dataset, "paper_psnr"), "paper PSNR (dB)", "paper", group=tag),
                         Column((dataset, "paper_lpips"), "paper LPIPS (×10⁻²)", "paper", group=tag)]
@@ -204,11 +204,11 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bo
             for metric in METRICS:
                 columns.append(Column((f"t={t}", metric), f"{METRIC_LABELS[metric]}{arrow(metric)}", metric, group=f"t={t}"))
         first = context + 1
-        columns += [Column("time10", "Time, 10 samples", "s"),
+        columns += [Column("time10", "Time, 10 samples", "s", short="Time 10"),
                     Column("dpsnr1", f"PSNR t={first}", "psnr", group=f"Δ vs {suite.reference}"),
                     Column("dssim1", f"SSIM t={first}", "ssim", group=f"Δ vs {suite.reference}"),
                     Column("dpsnr", "PSNR mean", "psnr", group=f"Δ vs {suite.reference}"),
-                    Column("stopped", "Stopped at step")]
+                    Column("stopped", "Stopped at step", short="Stopped")]
         if paper:
             for t in horizons:
                 columns += [Column(("paper", f"psnr@t{t}"), f"PSNR t={t} (dB)", "paper", group="Paper"),
