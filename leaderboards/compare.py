@@ -1,0 +1,48 @@
+"""Every row of an exported suite against one reference row, per data set: the closing note's numbers.
+
+For PSNR, SSIM and LPIPS at the first predicted frame and over the horizon, the paired difference
+(row - reference) on the shared seeds and test clips with its 95% two-level bootstrap interval, the
+same statistic the tables print (``*``: the interval excludes zero), and where each seed stopped.
+
+    .venv/bin/python leaderboards/compare.py leaderboards/leaderboard copy-last
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vpbench.report.layouts import _clip_values, _stopped
+from vpbench.report.records import from_csv
+from vpbench.report.stats import paired_difference
+
+METRICS = (("psnr", 1.0, 2), ("ssim", 1.0, 3), ("lpips", 100.0, 2))  # name, display scale, digits
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path, help="a folder written by `vpbench export`")
+    parser.add_argument("reference", nargs="?", default="copy-last", help="the reference row's label")
+    args = parser.parse_args()
+    runs, clips = from_csv(args.folder)
+    for dataset, subset in runs.groupby("dataset", sort=False):
+        reference = subset[subset["label"] == args.reference]
+        print(f"## {dataset} (vs {args.reference}; LPIPS x 10^-2)")
+        print("| row | " + " | ".join(f"Δ{m.upper()} {w}" for w in ("t=1", "mean") for m, _, _ in METRICS) + " | stopped |")
+        for label in dict.fromkeys(subset["label"]):
+            if label == args.reference:
+                continue
+            group = subset[subset["label"] == label]
+            cells = []
+            for suffix in ("@1", ""):
+                for metric, scale, digits in METRICS:
+                    c = paired_difference(_clip_values(group, clips, metric + suffix),
+                                          _clip_values(reference, clips, metric + suffix))
+                    cells.append("N/A" if c is None else
+                                 f"{c.difference * scale:+.{digits}f} [{c.low * scale:+.{digits}f}, "
+                                 f"{c.high * scale:+.{digits}f}]{'*' if c.significant else ''}")
+            print(f"| {label} | " + " | ".join(cells) + f" | {_stopped(group) or '-'} |")
+
+
+if __name__ == "__main__":
+    main()
