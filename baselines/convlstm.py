@@ -22,22 +22,30 @@ from torch import Tensor, nn
 
 from baselines.common import StackConfig, same_conv
 from vpbench.codecs import build_codec
+from vpbench.fusion import summed_conv
 from vpbench.predictor import Features, Geometry, Memory, RecurrentPredictor
 from vpbench.registry import model_builder
 
 
 class ConvLSTMCell(nn.Module):
-    """One ConvLSTM step: ``(x [B, C_in, h, w], (h, c) [B, F, h, w] each) -> (h, c)``."""
+    """One ConvLSTM step: ``(x [B, C_in, h, w], (h, c) [B, F, h, w] each) -> (h, c)``.
+
+    ``fused``: W_x * x + W_h * h as one conv over ``[x, h]`` (:func:`vpbench.fusion.summed_conv`).
+    """
 
     def __init__(self, in_channels: int, hidden: int, kernel: int, forget_bias: float = 1.0):
         super().__init__()
-        self.forget_bias = forget_bias
+        self.forget_bias, self.fused = forget_bias, False
         self.conv_x = same_conv(in_channels, 4 * hidden, kernel)
         self.conv_h = same_conv(hidden, 4 * hidden, kernel)
 
     def forward(self, x: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         h, c = state
-        i, f, g, o = torch.chunk(self.conv_x(x) + self.conv_h(h), 4, dim=1)  # 4 x [B, F, h, w]
+        if self.fused:
+            gates = summed_conv([(x, self.conv_x.weight), (h, self.conv_h.weight)], self.conv_x.padding[0])
+        else:
+            gates = self.conv_x(x) + self.conv_h(h)
+        i, f, g, o = torch.chunk(gates, 4, dim=1)  # 4 x [B, F, h, w]
         c = torch.sigmoid(f + self.forget_bias) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, c

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from baselines.common import StackConfig, same_conv
 from vpbench.codecs import build_codec, patch_reshape, patch_unreshape
 from vpbench.errors import GeometryError
+from vpbench.fusion import shared_input_conv
 from vpbench.predictor import Codec, Features, Geometry, Memory, RecurrentPredictor
 from vpbench.registry import model_builder
 
@@ -48,6 +49,7 @@ class ReversibleLayer(nn.Module):
     def __init__(self, channels: int, kernel: int):
         super().__init__()
         c = channels
+        self.fused = False  # the i, f, g convs of each memory (they read one input) as one conv
         self.conv_i, self.conv_f, self.conv_g = (same_conv(3 * c, c, kernel, bias=True) for _ in range(3))
         self.conv_i2, self.conv_f2, self.conv_g2 = (same_conv(3 * c, c, kernel, bias=True) for _ in range(3))
         self.conv_o = same_conv(4 * c, c, kernel, bias=True)
@@ -55,15 +57,21 @@ class ReversibleLayer(nn.Module):
         self.attention = nn.Conv2d(c, c, 1)
 
     def forward(self, x1: Tensor, x2: Tensor, h: Tensor, c: Tensor, m: Tensor) -> tuple[Tensor, ...]:
-        inputs = torch.cat([x1, h, c], dim=1)
-        c = torch.sigmoid(self.conv_f(inputs)) * c + torch.sigmoid(self.conv_i(inputs)) * torch.tanh(self.conv_g(inputs))
-        inputs = torch.cat([x1, m, c], dim=1)
-        m = torch.sigmoid(self.conv_f2(inputs)) * m + torch.sigmoid(self.conv_i2(inputs)) * torch.tanh(self.conv_g2(inputs))
+        i, f, g = self._gates(torch.cat([x1, h, c], dim=1), (self.conv_i, self.conv_f, self.conv_g))
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        i, f, g = self._gates(torch.cat([x1, m, c], dim=1), (self.conv_i2, self.conv_f2, self.conv_g2))
+        m = torch.sigmoid(f) * m + torch.sigmoid(i) * torch.tanh(g)
         o = torch.sigmoid(self.conv_o(torch.cat([x1, h, c, m], dim=1)))
         h = o * torch.tanh(self.conv_last(torch.cat([c, m], dim=1)))
         a = torch.sigmoid(self.attention(h))
         x2 = (1 - a) * x2 + a * h
         return x2, x1, h, c, m  # swapped halves
+
+    def _gates(self, inputs: Tensor, convs: tuple[nn.Conv2d, ...]) -> tuple[Tensor, ...]:
+        """The i, f, g pre-activations of ``inputs [B, 3C, h, w]``: 3 x ``[B, C, h, w]``."""
+        if self.fused:
+            return torch.chunk(shared_input_conv(inputs, list(convs)), 3, dim=1)
+        return tuple(conv(inputs) for conv in convs)
 
 
 class ReversibleMemory(Memory):

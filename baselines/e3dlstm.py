@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from baselines.common import StackConfig
 from vpbench.codecs import build_codec
+from vpbench.fusion import summed_conv
 from vpbench.predictor import Features, Geometry, Memory, RecurrentPredictor
 from vpbench.registry import model_builder
 
@@ -47,10 +48,28 @@ class CausalConv3d(nn.Conv3d):
         return super().forward(F.pad(x, (0, 0, 0, 0, self.kernel_size[0] - 1, 0)))
 
 
-def recall(query: Tensor, history: list[Tensor], published: bool) -> Tensor:
+def causal_slices(pairs: list[tuple[Tensor, Tensor]], padding: int) -> Tensor:
+    """``Σ_i CausalConv3d_i(x_i)`` computed slice by slice with 2-D convs, none of them on padding.
+
+    ``pairs``: ``(x_i [B, C_i, τ, h, w], W_i [C_out, C_i, k_t, k, k])``, one k_t for all. Output slice
+    s sums ``W_i[:, :, j] * x_i[:, :, s - k_t + 1 + j]`` over the j whose frame exists, i.e. exactly
+    what the front-padded 3-D conv computes, without the multiply-adds on its zero frames (a quarter
+    of them at τ = k_t = 2). Returns ``[B, C_out, τ, h, w]``.
+    """
+    window, depth = pairs[0][0].shape[2], pairs[0][1].shape[2]
+    slices = []
+    for s in range(window):
+        terms = [(x[:, :, s - depth + 1 + j], w[:, :, j]) for x, w in pairs for j in range(depth) if s - depth + 1 + j >= 0]
+        slices.append(summed_conv(terms, padding))
+    return torch.stack(slices, dim=2)
+
+
+def recall(query: Tensor, history: list[Tensor], published: bool, fused: bool = False) -> Tensor:
     """Eidetic recall: attention of every position of ``query`` over every position of the past cells.
 
     ``query`` ``[B, F, τ, h, w]``, ``history`` n x ``[B, F, τ, h, w]`` -> ``[B, F, τ, h, w]``.
+    ``fused`` computes the same unscaled softmax attention with ``scaled_dot_product_attention``
+    (scale 1), which never holds the ``[τhw, n·τhw]`` weights in memory.
     """
     b, f, t, h, w = query.shape
     keys = torch.cat(history, dim=2)  # [B, F, n·τ, h, w]
@@ -59,17 +78,25 @@ def recall(query: Tensor, history: list[Tensor], published: bool) -> Tensor:
         return torch.softmax(q @ k.transpose(1, 2), dim=-1).bmm(k).reshape(b, f, t, h, w)
     q = query.permute(0, 2, 3, 4, 1).reshape(b, t * h * w, f)  # [B, τhw, F]
     k = keys.permute(0, 2, 3, 4, 1).reshape(b, -1, f)  # [B, n·τhw, F]
-    out = torch.softmax(q @ k.transpose(1, 2), dim=-1) @ k  # [B, τhw, F]
+    if fused:
+        out = F.scaled_dot_product_attention(q, k, k, scale=1.0)
+    else:
+        out = torch.softmax(q @ k.transpose(1, 2), dim=-1) @ k  # [B, τhw, F]
     return out.reshape(b, t, h, w, f).permute(0, 4, 1, 2, 3)
 
 
 class E3DLSTMCell(nn.Module):
-    """One E3D-LSTM step: ``(X [B, C_in, τ, h, w], h, c, m, history) -> (h, c, m)``, states ``[B, F, τ, h, w]``."""
+    """One E3D-LSTM step: ``(X [B, C_in, τ, h, w], h, c, m, history) -> (h, c, m)``, states ``[B, F, τ, h, w]``.
+
+    ``fused``: the gate convs as 2-D convs per time slice that skip the causal padding
+    (:func:`causal_slices`), the x and h terms (and the x and m terms, and W_oc, W_om) of one gate
+    summed inside one conv, and the recall through ``scaled_dot_product_attention``.
+    """
 
     def __init__(self, in_channels: int, hidden: int, kernel: tuple[int, int, int], forget_bias: float,
                  published: bool):
         super().__init__()
-        self.forget_bias, self.published = forget_bias, published
+        self.forget_bias, self.published, self.hidden, self.fused = forget_bias, published, hidden, False
         self.conv_x = CausalConv3d(in_channels, 7 * hidden, kernel)
         self.conv_h = CausalConv3d(hidden, 4 * hidden, kernel)
         self.conv_m = CausalConv3d(hidden, 4 * hidden, kernel)
@@ -80,18 +107,34 @@ class E3DLSTMCell(nn.Module):
 
     def forward(self, x: Tensor, h: Tensor, c: Tensor, m: Tensor,
                 history: list[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-        i_x, g_x, r_x, o_x, i_xm, g_xm, f_xm = torch.chunk(self.conv_x(x), 7, dim=1)
-        i_h, g_h, r_h, o_h = torch.chunk(self.conv_h(h), 4, dim=1)
-        recalled = recall(torch.sigmoid(r_x + r_h), history, self.published)
-        c_new = self.norm(c + recalled) + torch.sigmoid(i_x + i_h) * torch.tanh(g_x + g_h)
-        i_m, f_m, g_m, m_m = torch.chunk(self.conv_m(m), 4, dim=1)
-        m_new = torch.sigmoid(f_xm + f_m + self.forget_bias) * torch.tanh(m_m) + \
-            torch.sigmoid(i_xm + i_m) * torch.tanh(g_xm + g_m)
-        gate = o_x + o_h + self.conv_oc(c_new) + self.conv_om(m_new)
+        i, g, r, o, i_m, g_m, f_m, m_m = self._gates(x, h, m)  # 8 x [B, F, τ, h, w]
+        recalled = recall(torch.sigmoid(r), history, self.published, self.fused)
+        c_new = self.norm(c + recalled) + torch.sigmoid(i) * torch.tanh(g)
+        m_new = torch.sigmoid(f_m + self.forget_bias) * torch.tanh(m_m) + torch.sigmoid(i_m) * torch.tanh(g_m)
+        if self.fused:
+            pad = self.conv_oc.padding[1]
+            gate = o + causal_slices([(c_new, self.conv_oc.weight), (m_new, self.conv_om.weight)], pad)
+        else:
+            gate = o + self.conv_oc(c_new) + self.conv_om(m_new)
         memory = self.conv_last(torch.cat([c_new, m_new], dim=1))
         if self.published:  # tanh(mem) ⊙ σ(tanh(gate)), and the incoming m is handed on unchanged
             return torch.tanh(memory) * torch.sigmoid(torch.tanh(gate)), c_new, m
         return torch.sigmoid(gate) * torch.tanh(memory), c_new, m_new
+
+    def _gates(self, x: Tensor, h: Tensor, m: Tensor) -> tuple[Tensor, ...]:
+        """Pre-activations i, g, r, o (x + h terms), i', g', f' (x + m terms) and m_m: 8 x ``[B, F, τ, h, w]``."""
+        if self.fused:
+            f, pad = self.hidden, self.conv_x.padding[1]
+            w_x, w_m = self.conv_x.weight, self.conv_m.weight  # rows i g r o i' g' f' | i f g m
+            hidden_gates = causal_slices([(x, w_x[:4 * f]), (h, self.conv_h.weight)], pad)
+            w_m_igf = torch.cat([w_m[:f], w_m[2 * f:3 * f], w_m[f:2 * f]])
+            memory_gates = causal_slices([(x, w_x[4 * f:]), (m, w_m_igf)], pad)
+            m_m = causal_slices([(m, w_m[3 * f:])], pad)
+            return *torch.chunk(hidden_gates, 4, dim=1), *torch.chunk(memory_gates, 3, dim=1), m_m
+        i_x, g_x, r_x, o_x, i_xm, g_xm, f_xm = torch.chunk(self.conv_x(x), 7, dim=1)
+        i_h, g_h, r_h, o_h = torch.chunk(self.conv_h(h), 4, dim=1)
+        i_m, f_m, g_m, m_m = torch.chunk(self.conv_m(m), 4, dim=1)
+        return i_x + i_h, g_x + g_h, r_x + r_h, o_x + o_h, i_xm + i_m, g_xm + g_m, f_xm + f_m, m_m
 
 
 class E3DLSTMMemory(Memory):

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from baselines.common import StackConfig, same_conv
 from vpbench.codecs import build_codec
+from vpbench.fusion import summed_conv
 from vpbench.predictor import Features, Geometry, Memory, RecurrentPredictor
 from vpbench.registry import model_builder
 
@@ -40,11 +41,13 @@ class STLSTMCell(nn.Module):
     """One ST-LSTM step: ``(x [B, C_in, h, w], h, c, m [B, F, h, w]) -> (h, c, m, Δc, Δm)``.
 
     ``highway`` (MotionRNN's motion highway V, ``[B, F, h, w]``) adds ``(1 - o) ⊙ V`` to h.
+    ``fused``: the gates that add an x term to an h term, and those that add an x term to an m term,
+    each as one conv over ``[x, h]`` and ``[x, m]`` (:func:`vpbench.fusion.summed_conv`).
     """
 
     def __init__(self, in_channels: int, hidden: int, kernel: int, forget_bias: float = 1.0):
         super().__init__()
-        self.forget_bias = forget_bias
+        self.forget_bias, self.hidden, self.fused = forget_bias, hidden, False
         self.conv_x = same_conv(in_channels, 7 * hidden, kernel)
         self.conv_h = same_conv(hidden, 4 * hidden, kernel)
         self.conv_m = same_conv(hidden, 3 * hidden, kernel)
@@ -53,19 +56,30 @@ class STLSTMCell(nn.Module):
 
     def forward(self, x: Tensor, h: Tensor, c: Tensor, m: Tensor,
                 highway: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        i_x, f_x, g_x, i_xm, f_xm, g_xm, o_x = torch.chunk(self.conv_x(x), 7, dim=1)
-        i_h, f_h, g_h, o_h = torch.chunk(self.conv_h(h), 4, dim=1)
-        i_m, f_m, g_m = torch.chunk(self.conv_m(m), 3, dim=1)
-        delta_c = torch.sigmoid(i_x + i_h) * torch.tanh(g_x + g_h)
-        c = torch.sigmoid(f_x + f_h + self.forget_bias) * c + delta_c
-        delta_m = torch.sigmoid(i_xm + i_m) * torch.tanh(g_xm + g_m)
-        m = torch.sigmoid(f_xm + f_m + self.forget_bias) * m + delta_m
+        i, f, g, o_xh, i_m, f_m, g_m = self._gates(x, h, m)  # 7 x [B, F, h, w]
+        delta_c = torch.sigmoid(i) * torch.tanh(g)
+        c = torch.sigmoid(f + self.forget_bias) * c + delta_c
+        delta_m = torch.sigmoid(i_m) * torch.tanh(g_m)
+        m = torch.sigmoid(f_m + self.forget_bias) * m + delta_m
         memory = torch.cat([c, m], dim=1)  # [B, 2F, h, w]
-        o = torch.sigmoid(o_x + o_h + self.conv_o(memory))
+        o = torch.sigmoid(o_xh + self.conv_o(memory))
         h = o * torch.tanh(self.conv_last(memory))
         if highway is not None:
             h = h + (1 - o) * highway
         return h, c, m, delta_c, delta_m
+
+    def _gates(self, x: Tensor, h: Tensor, m: Tensor) -> tuple[Tensor, ...]:
+        """The pre-activations (i, f, g, o from x and h; i', f', g' from x and m), 7 x ``[B, F, h, w]``."""
+        if self.fused:
+            f, pad = self.hidden, self.conv_x.padding[0]
+            w_x = self.conv_x.weight  # rows: i f g | i' f' g' | o
+            hidden_gates = summed_conv([(x, torch.cat([w_x[:3 * f], w_x[6 * f:]])), (h, self.conv_h.weight)], pad)
+            memory_gates = summed_conv([(x, w_x[3 * f:6 * f]), (m, self.conv_m.weight)], pad)
+            return *torch.chunk(hidden_gates, 4, dim=1), *torch.chunk(memory_gates, 3, dim=1)
+        i_x, f_x, g_x, i_xm, f_xm, g_xm, o_x = torch.chunk(self.conv_x(x), 7, dim=1)
+        i_h, f_h, g_h, o_h = torch.chunk(self.conv_h(h), 4, dim=1)
+        i_m, f_m, g_m = torch.chunk(self.conv_m(m), 3, dim=1)
+        return i_x + i_h, f_x + f_h, g_x + g_h, o_x + o_h, i_xm + i_m, f_xm + f_m, g_xm + g_m
 
 
 def decoupling_loss(adapter: nn.Conv2d, delta_c: Tensor, delta_m: Tensor) -> Tensor:

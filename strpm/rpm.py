@@ -47,6 +47,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from vpbench.fusion import grouped_conv, grouped_norm, shared_input_conv
 from vpbench.predictor import Features, Memory
 
 Mode = Literal["paper", "official"]
@@ -90,7 +91,7 @@ class RPMCell(nn.Module):
     def __init__(self, in_channels: int, hidden: int, kernel: int, grid: tuple[int, int], options: RPMOptions,
                  stif_conv_inputs: int, runs_stif_conv: bool):
         super().__init__()
-        self.options, self.runs_stif_conv = options, runs_stif_conv
+        self.options, self.runs_stif_conv, self.fused = options, runs_stif_conv, False
 
         def conv(cin: int) -> NormedConv:
             return NormedConv(cin, hidden, kernel, options.norm, grid)
@@ -120,14 +121,18 @@ class RPMCell(nn.Module):
         states ATT_S merges; ``spatial_below`` is S^{l-1}_t.
         """
         x_t, x_s, x_o = inputs
-        hf = self.conv_h(hidden)
-        mf = self.conv_m(spatial_below)
-        merged_t = self.attention_t(torch.cat(temporal_history, 1)) if self.attention_t else temporal_history[-1]
-        merged_s = self.attention_s(torch.cat(spatial_history, 1)) if self.attention_s else spatial_history[-1]
-        temporal = self._module(self.conv_t(x_t) + hf, merged_t)
-        spatial = self._module(self.conv_s(x_s) + mf, merged_s)
+        if self.fused:
+            tf, sf, of, hf, mf, merged_t, merged_s = self._fused_convs(inputs, hidden, spatial_below, temporal_history,
+                                                                       spatial_history)
+        else:
+            tf, sf, of = self.conv_t(x_t), self.conv_s(x_s), self.conv_o(x_o)
+            hf, mf = self.conv_h(hidden), self.conv_m(spatial_below)
+            merged_t = self.attention_t(torch.cat(temporal_history, 1)) if self.attention_t else temporal_history[-1]
+            merged_s = self.attention_s(torch.cat(spatial_history, 1)) if self.attention_s else spatial_history[-1]
+        temporal = self._module(tf + hf, merged_t)
+        spatial = self._module(sf + mf, merged_s)
         both = torch.cat([temporal, spatial], 1)  # [B, 2F, h, w]
-        gate = torch.sigmoid(self.conv_o(x_o) + hf + self.conv_output(both))
+        gate = torch.sigmoid(of + hf + self.conv_output(both))
         strf = gate * torch.tanh(self.fuse(both))
         if not self.options.residual:
             return strf, temporal, spatial, gate
@@ -137,6 +142,38 @@ class RPMCell(nn.Module):
         else:
             stif = self.project(x_t) if self.project is not None else x_t
         return stif + strf, temporal, spatial, gate
+
+    def _fused_convs(self, inputs: Features, hidden: Tensor, spatial_below: Tensor, temporal_history: list[Tensor],
+                     spatial_history: list[Tensor]) -> tuple[Tensor, ...]:
+        """TF, SF, OF, HF, MF and the merged histories with fewer, larger convs: 7 x ``[B, F, h, w]``.
+
+        conv_t, conv_s and conv_o are one conv (concatenated outputs when the three streams are one
+        tensor, as above layer 1 or on a single-stream codec; else grouped), conv_h and conv_m one
+        grouped conv, and ATT_T and ATT_S one grouped conv when τ = θ > 1; their norms are applied
+        per group (:func:`vpbench.fusion.grouped_norm`).
+        """
+        x_t, x_s, x_o = inputs
+        streams = [self.conv_t, self.conv_s, self.conv_o]
+        if x_t is x_s and x_s is x_o:
+            raw = shared_input_conv(x_t, [m[0] for m in streams])
+        else:
+            raw = grouped_conv(torch.cat([x_t, x_s, x_o], 1), [m[0] for m in streams])
+        tf, sf, of = grouped_norm(raw, [_norm_of(m) for m in streams])
+        recurrent = [self.conv_h, self.conv_m]
+        raw = grouped_conv(torch.cat([hidden, spatial_below], 1), [m[0] for m in recurrent])
+        hf, mf = grouped_norm(raw, [_norm_of(m) for m in recurrent])
+        if self.attention_t is not None and self.attention_s is not None and self.options.tau == self.options.theta:
+            attentions = [self.attention_t, self.attention_s]
+            raw = grouped_conv(torch.cat(temporal_history + spatial_history, 1), [m[0] for m in attentions])
+            merged_t, merged_s = grouped_norm(raw, [_norm_of(m) for m in attentions])
+        else:
+            merged_t = self.attention_t(torch.cat(temporal_history, 1)) if self.attention_t else temporal_history[-1]
+            merged_s = self.attention_s(torch.cat(spatial_history, 1)) if self.attention_s else spatial_history[-1]
+        return tf, sf, of, hf, mf, merged_t, merged_s
+
+
+def _norm_of(block: NormedConv) -> nn.Module | None:
+    return block[1] if len(block) > 1 else None
 
 
 class RPMMemory(Memory):

@@ -8,6 +8,9 @@ Three independent encoders and three independent decoders of the paper's family
     T_D, S_D, O_D = Dec_T(T), Dec_S(S), Dec_O(O)     # eq. 3, each [B, p²C, H/p, W/p]
     x̂ = O_D ⊙ tanh(W_1x1 [T_D, S_D])                # eq. 4, unbounded (clipped only at evaluation)
 
+``fused`` runs the three encoders (and the three decoders) as one stack of grouped convs
+(:func:`vpbench.fusion.parallel_stacks`).
+
 What the decoders read (``strpm-spec.md`` §2): the top layer's temporal state, spatial state and
 output stream, which is H^L or, under the released code's readout, the top layer's output gate.
 """
@@ -20,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from vpbench.codecs import ConvDecoder, ConvEncoder, patch_reshape, patch_unreshape
+from vpbench.fusion import parallel_stacks
 from vpbench.predictor import Codec, Features, Geometry
 
 
@@ -34,7 +38,7 @@ class STEDCodec(Codec):
 
     def __init__(self, channels: int, hidden: int, patch: int, stride_ratio: int):
         super().__init__()
-        self.patch, self.stride_ratio = patch, stride_ratio
+        self.patch, self.stride_ratio, self.fused = patch, stride_ratio, False
         self.frame_channels, self.latent_channels, self.hidden_channels = channels, hidden, hidden
         patched, steps = patch * patch * channels, int(math.log2(stride_ratio))
         self.encode_temporal = ConvEncoder(patched, hidden, steps)
@@ -47,12 +51,19 @@ class STEDCodec(Codec):
 
     def encode(self, frame: Tensor) -> Features:
         x = patch_reshape(frame, self.patch)  # [B, p²C, H/p, W/p]
+        if self.fused:
+            encoders = [self.encode_temporal.net, self.encode_spatial.net, self.encode_output.net]
+            return Features(*parallel_stacks(x, encoders, shared_input=True))
         return Features(self.encode_temporal(x), self.encode_spatial(x), self.encode_output(x))
 
     def decode(self, features: Features) -> Tensor:
-        temporal = self.decode_temporal(features.temporal)  # [B, p²C, H/p, W/p]
-        spatial = self.decode_spatial(features.spatial)
-        output = self.decode_output(features.output)
+        if self.fused:
+            decoders = [self.decode_temporal.net, self.decode_spatial.net, self.decode_output.net]
+            temporal, spatial, output = parallel_stacks(torch.cat(list(features), 1), decoders, shared_input=False)
+        else:
+            temporal = self.decode_temporal(features.temporal)  # [B, p²C, H/p, W/p]
+            spatial = self.decode_spatial(features.spatial)
+            output = self.decode_output(features.output)
         fused = output * torch.tanh(self.fuse(torch.cat([temporal, spatial], 1)))
         return patch_unreshape(fused, self.patch)
 

@@ -1,0 +1,72 @@
+"""Fast paths (``vpbench.fast``): each switch alone and all together give the plain path's outputs and gradients."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from helpers import build_smoke, smoke_clip
+from vpbench import registry
+from vpbench.fast import FastPaths, accelerate
+from vpbench.fusion import set_fused
+
+# every registered model, plus the STRPM variants whose fused paths differ (single-stream codec; τ ≠ θ;
+# the released code's switches)
+CONFIGS = [name for name in registry.names() if name != "copy_last"] + ["rpm", "rpm_theta5_tau1", "strpm_official"]
+CPU_SWITCHES = ["fuse", "channels_last", "fuse,channels_last"]
+TOLERANCE = dict(rtol=1e-5, atol=1e-5)
+
+
+def _outputs_and_gradients(model, config, clip):
+    """The training rollout (half teacher forcing, fixed mask) and the gradient of a loss on it."""
+    context, horizon = config.data.context, config.data.horizon
+    model.zero_grad()
+    torch.manual_seed(1)
+    rollout = model.rollout(clip[:, :context], horizon, clip[:, context:], teacher_forcing=0.5)
+    loss = (rollout - clip[:, 1:]).square().mean()
+    auxiliary = model.auxiliary_loss()
+    (loss if auxiliary is None else loss + auxiliary).backward()
+    gradients = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    with torch.no_grad():
+        inference = model(clip[:, :context], horizon)
+    return rollout.detach(), inference, gradients
+
+
+@pytest.mark.parametrize("switches", CPU_SWITCHES)
+@pytest.mark.parametrize("name", CONFIGS)
+def test_fast_paths_give_the_plain_outputs_and_gradients(name, switches):
+    model, config = build_smoke(name)
+    clip = smoke_clip(config, batch=2)
+    plain = _outputs_and_gradients(model, config, clip)
+    fast = accelerate(copy.deepcopy(model), FastPaths.parse(switches))
+    rollout, inference, gradients = _outputs_and_gradients(fast, config, clip)
+    torch.testing.assert_close(rollout, plain[0], **TOLERANCE)
+    torch.testing.assert_close(inference, plain[1], **TOLERANCE)
+    assert gradients.keys() == plain[2].keys()
+    for key, gradient in gradients.items():
+        torch.testing.assert_close(gradient, plain[2][key], **TOLERANCE, msg=lambda m: f"{key}: {m}")
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_every_recurrent_model_has_a_fused_path(name):
+    model, _ = build_smoke(name)
+    assert set_fused(model, True) >= 1, f"{name}: no module declares a fused path"
+
+
+def test_state_dict_does_not_depend_on_the_switches():
+    model, _ = build_smoke("strpm")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    accelerate(model, FastPaths(fuse=True, channels_last=True))
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_parse_names_the_unknown_switch():
+    assert FastPaths.parse("fuse, compile") == FastPaths(fuse=True, compile=True)
+    assert FastPaths.parse("all").for_device(torch.device("cpu")) == FastPaths(fuse=True, channels_last=True,
+                                                                               compile=True)
+    with pytest.raises(ValueError, match="'fusion'"):
+        FastPaths.parse("fusion")
