@@ -245,43 +245,54 @@ def measure(label: str, build_variant, geometry, kinds: list[tuple[str, int]], v
     return rows
 
 
-def model_rows(names: list[str], variants, device, quick: bool, warmup: int, repeats: int) -> list[dict]:
+def model_rows(names: list[str], variants, device, quick: bool, warmup: int, repeats: int, save) -> list[dict]:
+    """Rows of every model at the benchmark geometry; a model that fails is reported and skipped."""
     scale = "smoke" if quick else "paper"
     kinds = [("train", TRAIN_BATCH), ("infer", 1), ("infer", THROUGHPUT_BATCH)]
-    rows = []
+    rows: list[dict] = []
     with tqdm(total=len(names) * len(kinds), desc="models", file=sys.stderr) as progress:
         for name in names:
             overrides = None if quick else ({"layers": 4} if name == "crevnet" else dict(BENCH_SIZES))
-            plain, geometry = build(name, "moving_digits", scale, overrides, device)
+            try:
+                plain, geometry = build(name, "moving_digits", scale, overrides, device)
 
-            def build_variant(fast, plain=plain):
-                return accelerate(copy.deepcopy(plain), fast.for_device(device))
+                def build_variant(fast, plain=plain):
+                    return accelerate(copy.deepcopy(plain), fast.for_device(device))
 
-            rows += measure(name, build_variant, geometry, kinds, variants, device, warmup, repeats, progress)
-            if device.type == "cuda":
-                fastest = variants[-1]
-                rows[-1]["sync_free"] = sync_free(build_variant(fastest), geometry, fastest, device)
+                rows += measure(name, build_variant, geometry, kinds, variants, device, warmup, repeats, progress)
+                if device.type == "cuda":
+                    fastest = variants[-1]
+                    rows[-1]["sync_free"] = sync_free(build_variant(fastest), geometry, fastest, device)
+            except Exception as exc:  # one model's failure must not cost the others' numbers
+                print(f"{name}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                rows.append({"model": name, "error": f"{type(exc).__name__}: {exc}"})
+            save(rows)
     return rows
 
 
-def paper_rows(variant: FastPaths, device, warmup: int, repeats: int) -> list[dict]:
+def paper_rows(variant: FastPaths, device, warmup: int, repeats: int, save) -> list[dict]:
     """STRPM (released-code switches) at the three paper geometries: eager fp32 vs ``variant``."""
-    rows = []
+    rows: list[dict] = []
     kinds = [("infer", 1), ("infer", 8)]
     with tqdm(total=len(PAPER_GEOMETRIES) * len(kinds), desc="paper geometries", file=sys.stderr) as progress:
         for dataset in PAPER_GEOMETRIES:
-            plain, geometry = build("strpm_official", dataset, "paper", None, device)
+            try:
+                plain, geometry = build("strpm_official", dataset, "paper", None, device)
 
-            def build_variant(fast, plain=plain):
-                return accelerate(copy.deepcopy(plain), fast)
+                def build_variant(fast, plain=plain):
+                    return accelerate(copy.deepcopy(plain), fast)
 
-            for row in measure("strpm_official", build_variant, geometry, kinds, [FastPaths(), variant], device,
-                               warmup, repeats, progress):
-                row.update(geometry=f"{geometry.height}x{geometry.width}", dataset=dataset,
-                           ms_per_sample=row["ms"] / row["batch"], samples_per_s=row["batch"] * 1e3 / row["ms"])
-                rows.append(row)
-            del plain
+                for row in measure("strpm_official", build_variant, geometry, kinds, [FastPaths(), variant], device,
+                                   warmup, repeats, progress):
+                    row.update(geometry=f"{geometry.height}x{geometry.width}", dataset=dataset,
+                               ms_per_sample=row["ms"] / row["batch"], samples_per_s=row["batch"] * 1e3 / row["ms"])
+                    rows.append(row)
+                del plain
+            except Exception as exc:
+                print(f"strpm_official at {dataset}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                rows.append({"model": "strpm_official", "dataset": dataset, "error": f"{type(exc).__name__}: {exc}"})
             torch.cuda.empty_cache()
+            save(rows)
     return rows
 
 
@@ -292,6 +303,9 @@ def markdown(rows: list[dict], paper: bool = False) -> str:
     head += (["% peak", "peak MB"] if cuda else []) + (["ms/sample", "samples/s"] if paper else []) + ["agrees (rel. err.)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['model']} | failed: {r['error'][:200]} |")
+            continue
         cells = [r["model"]] + ([r["geometry"]] if paper else []) + [r["kind"], str(r["batch"]), r["variant"],
                                                                     f"{r['ms']:.2f}", f"{r['speedup']:.2f}",
                                                                     f"{r['flop_per_s'] / 1e9:.1f}"]
@@ -344,24 +358,32 @@ def main(argv: list[str] | None = None) -> int:
     warmup, repeats = (1, 1) if args.quick else (args.warmup, args.repeats)
     names = [n.strip() for n in args.models.split(",") if n.strip()]
 
-    result = {"environment": environment(device, torch.get_num_threads()),
-              "geometry": "moving_digits smoke" if args.quick else "64x64x1, 10 -> 10, 16x16 latent, 4 x 64, 5x5",
-              "rows": model_rows(names, variants, device, args.quick, warmup, repeats)}
+    result: dict = {"environment": environment(device, torch.get_num_threads()),
+                    "geometry": "moving_digits smoke" if args.quick else "64x64x1, 10 -> 10, 16x16 latent, 4 x 64, 5x5"}
+
+    def save(key):
+        def write(rows):
+            result[key] = rows
+            if args.out:
+                args.out.mkdir(parents=True, exist_ok=True)
+                (args.out / "speed.json").write_text(json.dumps(result, indent=1))
+        return write
+
+    model_rows(names, variants, device, args.quick, warmup, repeats, save("rows"))
     tables = [f"## Models ({result['geometry']}; train batch {TRAIN_BATCH}, throughput batch {THROUGHPUT_BATCH})",
               markdown(result["rows"])]
     if args.paper_geometries and device.type == "cuda":
-        result["paper"] = paper_rows(variants[-1], device, warmup, repeats)
+        paper_rows(variants[-1], device, warmup, repeats, save("paper"))
         tables += ["## STRPM (released-code switches) at the paper geometries", markdown(result["paper"], paper=True)]
     text = "\n\n".join([f"Environment: {json.dumps(result['environment'])}"] + tables) + "\n"
     print(text)
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "speed.json").write_text(json.dumps(result, indent=1))
         (args.out / "speed.md").write_text(text)
     rows = result["rows"] + result.get("paper", [])
-    disagreeing = [f"{r['model']} {r['kind']} b{r['batch']} {r['variant']}" for r in rows if not r["agrees"]]
-    if disagreeing:
-        print("outputs disagree: " + "; ".join(disagreeing), file=sys.stderr)
+    failed = [r["model"] for r in rows if "error" in r]
+    disagreeing = [f"{r['model']} {r['kind']} b{r['batch']} {r['variant']}" for r in rows if not r.get("agrees", True)]
+    if failed or disagreeing:
+        print(f"failed: {failed}; outputs disagree: {disagreeing}", file=sys.stderr)
         return 1
     return 0
 

@@ -49,6 +49,20 @@ def test_fast_paths_give_the_plain_outputs_and_gradients(name, switches):
         torch.testing.assert_close(gradient, plain[2][key], **TOLERANCE, msg=lambda m: f"{key}: {m}")
 
 
+@pytest.mark.slow
+def test_compiled_steps_give_the_plain_outputs_and_gradients():
+    """torch.compile (inductor, about a minute on two cores) with fusion on, on ConvLSTM."""
+    model, config = build_smoke("convlstm")
+    clip = smoke_clip(config, batch=2)
+    plain = _outputs_and_gradients(model, config, clip)
+    rollout, inference, gradients = _outputs_and_gradients(accelerate(copy.deepcopy(model), FastPaths(fuse=True, compile=True)),
+                                                           config, clip)
+    torch.testing.assert_close(rollout, plain[0], **TOLERANCE)
+    torch.testing.assert_close(inference, plain[1], **TOLERANCE)
+    for key, gradient in gradients.items():
+        torch.testing.assert_close(gradient, plain[2][key], **TOLERANCE)
+
+
 @pytest.mark.parametrize("name", CONFIGS)
 def test_every_recurrent_model_has_a_fused_path(name):
     model, _ = build_smoke(name)
@@ -70,3 +84,26 @@ def test_parse_names_the_unknown_switch():
                                                                                compile=True)
     with pytest.raises(ValueError, match="'fusion'"):
         FastPaths.parse("fusion")
+
+
+@pytest.mark.slow
+def test_a_smoke_run_with_fast_paths_has_the_plain_run_id_and_metrics(tmp_path, cli_env):
+    import subprocess
+
+    from conftest import REPO, vpbench_command
+    from vpbench.store import Store
+
+    args = ["run", "--model", "convlstm", "--set", "train.steps=40", "--set", "train.val_every=20", "--no-progress"]
+    records = {}
+    for switches in ("none", "fuse,channels_last"):
+        store = tmp_path / switches.replace(",", "_") / "results.sqlite"
+        done = subprocess.run(vpbench_command(*args, "--fast", switches, "--store", str(store)), capture_output=True,
+                              text=True, env=cli_env, cwd=REPO, timeout=600)
+        assert done.returncode == 0, done.stderr
+        (records[switches],) = Store(store).runs()
+    plain, fast = records["none"], records["fuse,channels_last"]
+    assert plain["run_id"] == fast["run_id"]
+    assert (plain["manifest"]["fast_paths"], fast["manifest"]["fast_paths"]) == ("plain", "fuse+channels_last")
+    for metric in ("psnr", "ssim"):
+        reference = torch.tensor(plain["metrics"][metric]["per_clip"])  # [clips, horizon]
+        torch.testing.assert_close(torch.tensor(fast["metrics"][metric]["per_clip"]), reference, rtol=1e-4, atol=0)

@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     selection(run)
     run.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
     run.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    run.add_argument("--fast", default="none", metavar="SWITCHES",
+                     help="fast paths to train and evaluate with, e.g. fuse,channels_last (or compile, all, none); "
+                          "they change no run id, and the run records them (vpbench/fast.py)")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
     run.add_argument("--retry-failed", type=_yes_no, default=True, metavar="yes|no",
                      help="run again the runs the store holds as failed (default yes)")
@@ -184,9 +187,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from vpbench.config import run_id_of
     from vpbench.data import check_fits
     from vpbench.executors import InProcessExecutor, resolve_device
+    from vpbench.fast import FastPaths
     from vpbench.store import Store
 
     resolve_device(args.device)
+    try:
+        fast = FastPaths.parse(args.fast)
+    except ValueError as exc:
+        raise VpbenchError(f"--fast: {exc}") from None
     for _, cfg in runs:
         run_id_of(cfg)  # a data set that must exist and does not is an error before anything is written
     check_fits([cfg for _, cfg in runs if cfg.task == "train"])
@@ -194,7 +202,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = Store(args.store)
     store.check_writable()  # a bad store is one line before any run folder exists
     executor = InProcessExecutor(store, device=args.device, progress=not args.no_progress,
-                                 retry_failed=args.retry_failed)
+                                 retry_failed=args.retry_failed, fast=fast)
     outcomes = executor.run(runs, suite=suite)
     counts = {status: sum(o.status == status for o in outcomes) for status in ("complete", "skipped", "failed", "busy")}
     print("done: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n), flush=True)

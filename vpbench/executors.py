@@ -22,6 +22,7 @@ from vpbench import registry
 from vpbench.config import run_id_of
 from vpbench.data import load_splits
 from vpbench.errors import VpbenchError
+from vpbench.fast import FastPaths, accelerate
 from vpbench.metrics import LPIPSModel, load_lpips
 from vpbench.profiling import profile_key, profile_run
 from vpbench.schema import RunConfig
@@ -58,8 +59,12 @@ def resolve_device(name: str) -> torch.device:
 
 
 def execute_run(cfg: RunConfig, run_dir: Path, store: Store, device: torch.device,
-                lpips_model: LPIPSModel | None, progress: bool = True) -> dict | None:
+                lpips_model: LPIPSModel | None, progress: bool = True, fast: FastPaths = FastPaths()) -> dict | None:
     """Run ``cfg`` end to end in ``run_dir``; return its metrics (None for a profile-only run).
+
+    ``fast``: the model-level fast paths to train and evaluate with (fuse, channels_last, compile;
+    :func:`vpbench.fast.accelerate`). They change no parameter and no run id; reduced precision in
+    training is ``train.amp``, part of the run's identity.
 
     The profile is stored as soon as it is measured, once per model config and geometry
     (:func:`~vpbench.profiling.profile_key`): later seeds and suites reuse it. The caller records the metrics.
@@ -76,7 +81,7 @@ def execute_run(cfg: RunConfig, run_dir: Path, store: Store, device: torch.devic
         return None
     splits = load_splits(cfg.data, progress=progress)
     seed_everything(cfg.seed, cfg.deterministic)
-    model = registry.build(cfg.model, cfg.data.geometry()).to(device)
+    model = accelerate(registry.build(cfg.model, cfg.data.geometry()).to(device), fast.for_training())
     result = train(cfg, model, splits, run_dir, device, progress=progress)
     from vpbench.evaluate import evaluate
 
@@ -94,8 +99,8 @@ class InProcessExecutor:
     """Runs configs in this process, one at a time; a failed run is tried again unless ``retry_failed`` is off."""
 
     def __init__(self, store: Store, runs_dir: Path | None = None, device: str = "auto", progress: bool = True,
-                 retry_failed: bool = True):
-        self.store = store
+                 retry_failed: bool = True, fast: FastPaths = FastPaths()):
+        self.store, self.fast = store, fast
         self.retry_failed = retry_failed
         self.runs_dir = runs_dir or store.path.parent
         self.device = resolve_device(device)
@@ -151,10 +156,12 @@ class InProcessExecutor:
             self.store.start(run_id, cfg.to_dict(), run_dir)
             if suite:
                 self.store.add_to_suite(suite, run_id, label)
-            self.store.update(run_id, manifest=manifest(cfg.seed, cfg.deterministic, str(self.device)))
+            self.store.update(run_id, manifest={**manifest(cfg.seed, cfg.deterministic, str(self.device)),
+                                                "fast_paths": self.fast.for_training().label})
             started = time.perf_counter()
             try:
-                metrics = execute_run(cfg, run_dir, self.store, self.device, self._lpips_model(cfg), self.progress)
+                metrics = execute_run(cfg, run_dir, self.store, self.device, self._lpips_model(cfg), self.progress,
+                                      self.fast)
             except Exception as exc:  # recorded, and the suite goes on
                 wall = time.perf_counter() - started
                 (run_dir / "error.log").write_text(traceback.format_exc())

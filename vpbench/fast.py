@@ -64,6 +64,10 @@ class FastPaths:
             return self
         return FastPaths(**{**asdict(self), **{name: False for name in CUDA_ONLY}})
 
+    def for_training(self) -> FastPaths:
+        """The switches a training run applies: the model-level ones (bf16 training is ``train.amp``)."""
+        return FastPaths(fuse=self.fuse, channels_last=self.channels_last, compile=self.compile)
+
     @property
     def label(self) -> str:
         on = [name for name, value in asdict(self).items() if value]

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Every GPU measurement of issue 12 in one call, written under OUT (about 6 minutes on one H100):
+#
+#   bash benchmarks/gpu.sh OUT                      # on a machine with a CUDA GPU
+#   bash benchmarks/gpu.sh OUT --device cpu --quick  # the same steps at smoke size on the CPU (a test)
+#
+# 1. benchmarks/speed.py: every model's training step and inference rollout, plain against each fast
+#    path (fuse, channels_last, bf16, CUDA graph), outputs checked; STRPM with the released code's
+#    switches at the paper geometries (UCF 512², Human3.6M 1024², SJTU4K 2176x3840), batch 1 and 8.
+#    -> OUT/speed.json, OUT/speed.md
+# 2. A short training of the ablation suite (small scale, one seed, ABLATION_STEPS steps, fused
+#    paths) in its own store, and its table. -> OUT/ablation/results.sqlite, OUT/ablation.md
+#
+# Environment: PYTHON (default python3) with vpbench installed; VPBENCH_ASSETS holding OpenCV's
+# digits.png where Debian's opencv-doc is not installed; VPBENCH_DATA for the prepared data.
+set -uo pipefail
+out=${1:?usage: benchmarks/gpu.sh OUT [--device cpu --quick]}
+shift
+device=cuda
+quick=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --device) device=$2; shift 2 ;;
+    --quick) quick=(--quick); shift ;;
+    *) echo "benchmarks/gpu.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+python=${PYTHON:-python3}
+here=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$out"
+status=0
+start=$(date +%s)
+
+paper=()
+[ "$device" != cpu ] && paper=(--paper-geometries)
+echo "== speed ($device) =="
+"$python" "$here/benchmarks/speed.py" --device "$device" "${paper[@]}" "${quick[@]}" --out "$out" || status=1
+echo "speed: $(( $(date +%s) - start )) s"
+
+echo "== ablation training ($device) =="
+if [ ${#quick[@]} -gt 0 ]; then
+  scale=smoke; steps=4
+else
+  scale=small; steps=${ABLATION_STEPS:-300}
+fi
+store="$out/ablation/results.sqlite"
+"$python" -m vpbench.cli run --suite ablation --scale "$scale" --seeds 1 --device "$device" \
+  --fast fuse,channels_last --set "train.steps=$steps" --store "$store" --no-progress || status=1
+"$python" -m vpbench.cli table --suite ablation --store "$store" --format markdown > "$out/ablation.md" || status=1
+echo "total: $(( $(date +%s) - start )) s"
+exit $status
