@@ -69,7 +69,11 @@ class RPMOptions:
 
 
 class NormedConv(nn.Sequential):
-    """A k x k conv (stride 1, same padding, bias) followed by the configured norm over ``[F, h, w]``."""
+    """A k x k conv (stride 1, same padding, bias) followed by the configured norm over ``[F, h, w]``.
+
+    ``fused``: the LayerNorm through :func:`vpbench.fusion.grouped_norm` (statistics spread over the
+    device instead of one thread block per sample).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, norm: Norm, grid: tuple[int, int]):
         layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2)]
@@ -78,6 +82,12 @@ class NormedConv(nn.Sequential):
         elif norm == "group":
             layers.append(nn.GroupNorm(1, out_channels))
         super().__init__(*layers)
+        self.fused = False
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.fused and len(self) > 1:
+            return grouped_norm(self[0](x), [self[1]])[0]
+        return super().forward(x)
 
 
 class RPMCell(nn.Module):

@@ -92,8 +92,10 @@ def to_channels_last(model: nn.Module) -> nn.Module:
 def compile_steps(model: Predictor) -> int:
     """``torch.compile`` each per-step unit of ``model`` in place; returns how many were compiled."""
     compiled = 0
-    for module in model.modules():
-        if hasattr(module, "fused") and not hasattr(module, "encode"):
+    units = [m for m in model.modules() if hasattr(m, "fused") and not hasattr(m, "encode")]
+    inner = {id(sub) for unit in units for sub in unit.modules() if sub is not unit}
+    for module in units:
+        if id(module) not in inner:  # compile the outermost units only
             module.compile()
             compiled += 1
     codec = getattr(model, "codec", None)

@@ -87,7 +87,7 @@ def grouped_norm(x: Tensor, norms: list[nn.Module | None]) -> list[Tensor]:
     b, channels, h, w = x.shape
     grouped = x.reshape(b, n, channels // n, h, w)
     first = norms[0]
-    normed = F.layer_norm(grouped, grouped.shape[2:], eps=first.eps)  # [B, n, F, h, w]
+    normed = wide_layer_norm(grouped, 3, first.eps)  # [B, n, F, h, w]
     if isinstance(first, nn.LayerNorm):
         weight = torch.stack([m.weight for m in norms])  # [n, F, h, w]
         bias = torch.stack([m.bias for m in norms])
@@ -95,6 +95,18 @@ def grouped_norm(x: Tensor, norms: list[nn.Module | None]) -> list[Tensor]:
         weight = torch.stack([m.weight for m in norms])[:, :, None, None]  # [n, F, 1, 1]
         bias = torch.stack([m.bias for m in norms])[:, :, None, None]
     return list((normed * weight + bias).unbind(1))
+
+
+def wide_layer_norm(x: Tensor, dims: int, eps: float) -> Tensor:
+    """LayerNorm without affine over the last ``dims`` dimensions, in fp32, for few and long rows.
+
+    ``F.layer_norm`` gives each row (here: each sample's ``[F, h, w]``, 65,280 values at SJTU4K) to one
+    thread block, so at batch 1 a handful of blocks do all the work (41.5 % of STRPM's CUDA time at
+    4K, ``benchmarks/strpm_variants.py``); ``var_mean`` spreads each row over the whole device.
+    """
+    x = x.float()
+    var, mean = torch.var_mean(x, dim=tuple(range(-dims, 0)), keepdim=True, correction=0)
+    return (x - mean) * torch.rsqrt(var + eps)
 
 
 def set_fused(model: nn.Module, fused: bool) -> int:
