@@ -33,7 +33,6 @@ from torch import Tensor, nn
 
 from baselines.common import StackConfig
 from vpbench.codecs import build_codec
-from vpbench.fusion import summed_conv
 from vpbench.predictor import Features, Geometry, Memory, RecurrentPredictor
 from vpbench.registry import model_builder
 
@@ -48,20 +47,16 @@ class CausalConv3d(nn.Conv3d):
         return super().forward(F.pad(x, (0, 0, 0, 0, self.kernel_size[0] - 1, 0)))
 
 
-def causal_slices(pairs: list[tuple[Tensor, Tensor]], padding: int) -> Tensor:
-    """``Σ_i CausalConv3d_i(x_i)`` computed slice by slice with 2-D convs, none of them on padding.
+def summed_causal_conv(pairs: list[tuple[Tensor, Tensor]], padding: int) -> Tensor:
+    """``Σ_i CausalConv3d_i(x_i)`` as one causal 3-D conv over the inputs concatenated on channels.
 
-    ``pairs``: ``(x_i [B, C_i, τ, h, w], W_i [C_out, C_i, k_t, k, k])``, one k_t for all. Output slice
-    s sums ``W_i[:, :, j] * x_i[:, :, s - k_t + 1 + j]`` over the j whose frame exists, i.e. exactly
-    what the front-padded 3-D conv computes, without the multiply-adds on its zero frames (a quarter
-    of them at τ = k_t = 2). Returns ``[B, C_out, τ, h, w]``.
+    ``pairs``: ``(x_i [B, C_i, τ, h, w], W_i [C_out, C_i, k_t, k, k])``, one k_t for all; returns
+    ``[B, C_out, τ, h, w]``, front-padded in time as :class:`CausalConv3d`.
     """
-    window, depth = pairs[0][0].shape[2], pairs[0][1].shape[2]
-    slices = []
-    for s in range(window):
-        terms = [(x[:, :, s - depth + 1 + j], w[:, :, j]) for x, w in pairs for j in range(depth) if s - depth + 1 + j >= 0]
-        slices.append(summed_conv(terms, padding))
-    return torch.stack(slices, dim=2)
+    x = torch.cat([x for x, _ in pairs], dim=1)
+    weight = torch.cat([w for _, w in pairs], dim=1)
+    x = F.pad(x, (0, 0, 0, 0, weight.shape[2] - 1, 0))
+    return F.conv3d(x, weight, padding=(0, padding, padding))
 
 
 def recall(query: Tensor, history: list[Tensor], published: bool, fused: bool = False) -> Tensor:
@@ -88,9 +83,9 @@ def recall(query: Tensor, history: list[Tensor], published: bool, fused: bool = 
 class E3DLSTMCell(nn.Module):
     """One E3D-LSTM step: ``(X [B, C_in, τ, h, w], h, c, m, history) -> (h, c, m)``, states ``[B, F, τ, h, w]``.
 
-    ``fused``: the gate convs as 2-D convs per time slice that skip the causal padding
-    (:func:`causal_slices`), the x and h terms (and the x and m terms, and W_oc, W_om) of one gate
-    summed inside one conv, and the recall through ``scaled_dot_product_attention``.
+    ``fused``: the x and h terms (and the x and m terms, and W_oc and W_om) of one gate summed inside
+    one causal conv (:func:`summed_causal_conv`), and the recall through
+    ``scaled_dot_product_attention``.
     """
 
     def __init__(self, in_channels: int, hidden: int, kernel: tuple[int, int, int], forget_bias: float,
@@ -113,7 +108,7 @@ class E3DLSTMCell(nn.Module):
         m_new = torch.sigmoid(f_m + self.forget_bias) * torch.tanh(m_m) + torch.sigmoid(i_m) * torch.tanh(g_m)
         if self.fused:
             pad = self.conv_oc.padding[1]
-            gate = o + causal_slices([(c_new, self.conv_oc.weight), (m_new, self.conv_om.weight)], pad)
+            gate = o + summed_causal_conv([(c_new, self.conv_oc.weight), (m_new, self.conv_om.weight)], pad)
         else:
             gate = o + self.conv_oc(c_new) + self.conv_om(m_new)
         memory = self.conv_last(torch.cat([c_new, m_new], dim=1))
@@ -126,10 +121,10 @@ class E3DLSTMCell(nn.Module):
         if self.fused:
             f, pad = self.hidden, self.conv_x.padding[1]
             w_x, w_m = self.conv_x.weight, self.conv_m.weight  # rows i g r o i' g' f' | i f g m
-            hidden_gates = causal_slices([(x, w_x[:4 * f]), (h, self.conv_h.weight)], pad)
+            hidden_gates = summed_causal_conv([(x, w_x[:4 * f]), (h, self.conv_h.weight)], pad)
             w_m_igf = torch.cat([w_m[:f], w_m[2 * f:3 * f], w_m[f:2 * f]])
-            memory_gates = causal_slices([(x, w_x[4 * f:]), (m, w_m_igf)], pad)
-            m_m = causal_slices([(m, w_m[3 * f:])], pad)
+            memory_gates = summed_causal_conv([(x, w_x[4 * f:]), (m, w_m_igf)], pad)
+            m_m = summed_causal_conv([(m, w_m[3 * f:])], pad)
             return *torch.chunk(hidden_gates, 4, dim=1), *torch.chunk(memory_gates, 3, dim=1), m_m
         i_x, g_x, r_x, o_x, i_xm, g_xm, f_xm = torch.chunk(self.conv_x(x), 7, dim=1)
         i_h, g_h, r_h, o_h = torch.chunk(self.conv_h(h), 4, dim=1)

@@ -1,0 +1,47 @@
+"""The speed benchmark and the GPU script run on the CPU at smoke size (``--device cpu --quick``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import speed  # noqa: E402
+
+
+def test_speed_quick_times_every_variant_and_checks_agreement(tmp_path, capsys):
+    code = speed.main(["--device", "cpu", "--quick", "--models", "convlstm,e3dlstm,strpm", "--out", str(tmp_path)])
+    assert code == 0
+    result = json.loads((tmp_path / "speed.json").read_text())
+    rows = result["rows"]
+    cells = {(r["model"], r["kind"], r["batch"]) for r in rows}
+    assert cells == {(m, k, b) for m in ("convlstm", "e3dlstm", "strpm") for k, b in (("train", 4), ("infer", 1), ("infer", 8))}
+    assert {r["variant"] for r in rows} == {"plain", "fuse", "channels_last", "fuse+channels_last"}
+    assert all(r["agrees"] and r["ms"] > 0 and r["flops"] > 0 for r in rows)
+    assert all(r["speedup"] == 1.0 for r in rows if r["variant"] == "plain")
+    table = (tmp_path / "speed.md").read_text()
+    assert "| e3dlstm | train | 4 | fuse |" in table and "× plain" in table
+
+
+def test_speed_reports_a_failing_model_and_exits_nonzero(tmp_path):
+    code = speed.main(["--device", "cpu", "--quick", "--models", "convlstm,no_such_model", "--out", str(tmp_path)])
+    assert code == 1
+    rows = json.loads((tmp_path / "speed.json").read_text())["rows"]
+    assert any(r["model"] == "no_such_model" and "no_such_model" in r["error"] for r in rows)
+    assert any(r["model"] == "convlstm" and r["agrees"] for r in rows)  # the others still measured
+
+
+@pytest.mark.slow
+def test_gpu_script_runs_on_the_cpu_quick(tmp_path, cli_env):
+    done = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu.sh"), str(tmp_path), "--device", "cpu", "--quick"],
+                          capture_output=True, text=True, env={**cli_env, "PYTHON": sys.executable}, cwd=REPO,
+                          timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert json.loads((tmp_path / "speed.json").read_text())["rows"]
+    ablation = (tmp_path / "ablation.md").read_text()
+    assert "RPM + STED" in ablation and "copy-last" in ablation
