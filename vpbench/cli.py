@@ -201,6 +201,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     runs = _fix_profile_device(runs, args.device)
     store = Store(args.store)
     store.check_writable()  # a bad store is one line before any run folder exists
+    if args.suite:  # what the report needs of the suite, as it is run now (the YAML may change later)
+        from vpbench.report.layouts import paper_tables
+        from vpbench.suites import load_suite
+
+        store.record_suite(load_suite(args.suite).record(paper_tables()))
     executor = InProcessExecutor(store, device=args.device, progress=not args.no_progress,
                                  retry_failed=args.retry_failed, fast=fast)
     outcomes = executor.run(runs, suite=suite)
@@ -225,14 +230,29 @@ def _suite_frames(args: argparse.Namespace):
     from vpbench.store import Store
     from vpbench.suites import load_suite
 
-    suite = load_suite(args.suite)
     if args.source is not None:
         runs, clips = records.from_csv(args.source)
-        return suite, runs, clips
+        return _reported_suite(args.suite, records.suite_definition_in(args.source), str(args.source)), runs, clips
     if not args.store.is_file():
         raise VpbenchError(f"no results store at {args.store} (run `vpbench run` first or pass --store)")
-    runs, clips = records.from_store(Store(args.store), suite)
+    store = Store(args.store)
+    definition = store.suite_definition(args.suite)  # by name: also when its file has since been removed
+    if definition is None:
+        definition = store.suite_definition(load_suite(args.suite).name)
+    suite = _reported_suite(args.suite, definition, str(args.store))
+    runs, clips = records.from_store(store, suite)
     return suite, runs, clips
+
+
+def _reported_suite(name: str, definition: dict | None, where: str):
+    """The suite as it ran (its stored definition), or, for results stored before definitions were, its YAML."""
+    from vpbench.suites import Suite, load_suite
+
+    if definition is not None:
+        return Suite.from_record(definition)
+    print(f"vpbench: {where} holds no definition of suite {name} (stored before they were recorded); "
+          f"labels, order and reference come from today's suite file", file=sys.stderr)
+    return load_suite(name)
 
 
 def cmd_table(args: argparse.Namespace) -> int:
@@ -280,11 +300,13 @@ def _check_out_folder(out: Path) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from vpbench.report.layouts import paper_tables
     from vpbench.report.records import export
 
     _check_out_folder(args.out)
     suite, runs, clips = _suite_frames(args)
-    for path in export(runs, clips, args.out):
+    definition = suite.record(suite.paper if suite.paper is not None else paper_tables())
+    for path in export(runs, clips, args.out, definition):
         print(path)
     return 0
 

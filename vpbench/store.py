@@ -81,6 +81,11 @@ CREATE TABLE IF NOT EXISTS suite_runs (
     label TEXT NOT NULL,
     PRIMARY KEY (suite, run_id)
 );
+CREATE TABLE IF NOT EXISTS suites (
+    suite TEXT PRIMARY KEY,
+    definition TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
 """
 _JSON_FIELDS = ("config", "metrics", "profile", "manifest")
 
@@ -160,6 +165,23 @@ class Store:
                 (run_id, config["model"]["name"], config["sources"]["dataset"], config["scale"], config["seed"],
                  _json(config, "config"), str(run_dir), now, now),
             )
+
+    def record_suite(self, definition: dict[str, Any]) -> None:
+        """Keep the suite's definition as it is run now (labels, order, reference, version, paper numbers)."""
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO suites (suite, definition, recorded_at) VALUES (?, ?, ?)",
+                       (definition["name"], json.dumps(definition), _now()))
+
+    def suite_definition(self, suite: str) -> dict[str, Any] | None:
+        """The definition the suite last ran with, or None (never run here, or a store older than this table)."""
+        if not self.path.is_file():
+            return None
+        with self._connect(readonly=True) as db:
+            try:
+                row = db.execute("SELECT definition FROM suites WHERE suite = ?", (suite,)).fetchone()
+            except sqlite3.OperationalError:  # a store written before suites were recorded
+                return None
+        return None if row is None else json.loads(row[0])
 
     def add_to_suite(self, suite: str, run_id: str, label: str) -> None:
         with self._transaction() as db:

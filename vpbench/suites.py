@@ -53,6 +53,27 @@ class Suite:
     path: Path
     layout: str = "runs"
     reference: str | None = None
+    paper: dict[str, Any] | None = None  # the published numbers as they were when the suite ran (None: today's file)
+
+    def record(self, paper: dict[str, Any]) -> dict[str, Any]:
+        """What the report needs of this suite, as JSON: stored with its runs when they run.
+
+        ``paper`` is ``configs/reference/paper_tables.yaml`` as read now, so that a table renders the
+        same after the suite file or the reference file changes.
+        """
+        return {"name": self.name, "version": self.version, "layout": self.layout, "reference": self.reference,
+                "description": self.description, "train": self.train, "datasets": self.datasets,
+                "models": [{"config": e.config, "label": e.label} for e in self.models], "seeds": self.seeds,
+                "source": str(self.path), "paper": paper}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Suite:
+        """The suite as :meth:`record` stored it (its entries' overrides are not needed to report)."""
+        return cls(name=record["name"], version=record["version"], description=record["description"],
+                   train=record["train"], datasets=list(record["datasets"]),
+                   models=[SuiteEntry(m["config"], m["label"]) for m in record["models"]], seeds=record["seeds"],
+                   overrides={}, path=Path(record["source"]), layout=record["layout"], reference=record["reference"],
+                   paper=record.get("paper"))
 
 
 def load_suite(name: str) -> Suite:

@@ -25,8 +25,14 @@ from vpbench.suites import Suite
 
 @cache
 def paper_tables() -> dict[str, Any]:
+    """``configs/reference/paper_tables.yaml`` as it is now."""
     path = configs_root() / "reference" / "paper_tables.yaml"
     return yaml.safe_load(Path(path).read_text())
+
+
+def _paper(suite: Suite) -> dict[str, Any]:
+    """The published numbers the suite ran with (stored with it), else today's reference file."""
+    return suite.paper if suite.paper is not None else paper_tables()
 
 
 def _first(frame: pd.DataFrame, column: str) -> Any:
@@ -35,8 +41,19 @@ def _first(frame: pd.DataFrame, column: str) -> Any:
 
 
 def row_labels(runs: pd.DataFrame, suite: Suite) -> list[str]:
-    present = set(runs["label"]) if not runs.empty else set()
-    return [e.label for e in suite.models if e.label in present]
+    """The suite's labels that have runs, in its order, then any label it no longer lists (never dropped)."""
+    if runs.empty:
+        return []
+    ordered = runs.sort_values("order", kind="stable") if "order" in runs else runs
+    present = list(dict.fromkeys(ordered["label"]))
+    listed = [e.label for e in suite.models if e.label in present]
+    return listed + [label for label in present if label not in listed]
+
+
+def _unlisted_note(runs: pd.DataFrame, suite: Suite) -> str:
+    unlisted = [label for label in row_labels(runs, suite) if label not in {e.label for e in suite.models}]
+    return (f"Rows whose label suite {suite.name} v{suite.version} does not list (renamed or removed since they "
+            f"ran): {', '.join(unlisted)}." if unlisted else "")
 
 
 def _clip_values(runs: pd.DataFrame, clips: pd.DataFrame, metric: str) -> dict[int, np.ndarray]:
@@ -96,20 +113,20 @@ def _caption(suite: Suite, runs: pd.DataFrame, dataset: str, extra: str = "") ->
     scale = ", ".join(sorted(subset["scale"].unique()))
     h, w = int(_first(subset, "height")), int(_first(subset, "width"))
     frames = f"{int(_first(subset, 'context'))} → {int(_first(subset, 'horizon'))} frames"
-    paper = paper_tables()["datasets"].get(dataset, {}).get("paper")
+    paper = _paper(suite)["datasets"].get(dataset, {}).get("paper")
     where = f"{dataset} (the {paper} geometry on the embedded data)" if paper else dataset
     caption = (f"Suite {suite.name} v{suite.version}, {scale} scale: {where}, {h}x{w}, {frames}; "
                f"mean ± 95% CI over {len(seeds)} seed(s) {seeds} (Student t).")
     compared = (f"Δ vs {suite.reference}: mean difference paired on the same seeds and test clips, with its 95% "
                 "two-level bootstrap interval (seeds and clips resampled); * marks an interval that excludes 0."
                 if suite.reference else "")
-    notes = [compared, _stopping_note(subset), extra, CONVENTIONS]
+    notes = [compared, _stopping_note(subset), extra, _unlisted_note(runs, suite), CONVENTIONS]
     return caption, [note for note in notes if note]
 
 
 def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -> list[Table]:
     """Table 3: PSNR and LPIPS (averaged over the horizon), parameters and FLOPs at the paper geometry."""
-    published = paper_tables()["table3"]
+    published = _paper(suite)["table3"]
     tables = []
     for dataset in suite.datasets:
         subset = runs[runs["dataset"] == dataset]
@@ -153,7 +170,7 @@ def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool)
 
 def losses(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -> list[Table]:
     """Table 4: PSNR and LPIPS over the horizon for each loss, one column group per data set."""
-    published = paper_tables()["table4"]
+    published = _paper(suite)["table4"]
     rows = {label: {"label": label} for label in row_labels(runs, suite)}
     columns = [Column("label", "Loss")]
     for dataset in suite.datasets:
@@ -161,7 +178,7 @@ def losses(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -
         if subset.empty:
             continue
         reference = subset[subset["label"] == suite.reference] if suite.reference else None
-        tag = paper_tables()["datasets"].get(dataset, {}).get("paper", dataset)
+        tag = _paper(suite)["datasets"].get(dataset, {}).get("paper", dataset)
         columns += [Column((dataset, "psnr"), "PSNR↑", "psnr", group=tag),
                     Column((dataset, "lpips"), "LPIPS↓", "lpips", group=tag),
                     Column((dataset, "dpsnr"), f"ΔPSNR vs {suite.reference}", "psnr", group=tag),
@@ -189,14 +206,14 @@ def losses(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -
 
 def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -> list[Table]:
     """Tables 1-2: per-step PSNR / SSIM / LPIPS at the paper's horizons, inference time over 10 samples."""
-    reference_numbers = {**paper_tables()["table1"], **paper_tables()["table2"]}
+    reference_numbers = {**_paper(suite)["table1"], **_paper(suite)["table2"]}
     tables = []
     for dataset in suite.datasets:
         subset = runs[runs["dataset"] == dataset]
         if subset.empty:
             continue
         context, horizon = int(_first(subset, "context")), int(_first(subset, "horizon"))
-        horizons = paper_tables()["datasets"].get(dataset, {}).get("horizons") or [context + 1, context + horizon]
+        horizons = _paper(suite)["datasets"].get(dataset, {}).get("horizons") or [context + 1, context + horizon]
         published = reference_numbers.get(dataset, {})
         reference = subset[subset["label"] == suite.reference] if suite.reference else None
         columns = [Column("label", "Method")]
@@ -249,7 +266,7 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bo
 
 def profile(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -> list[Table]:
     """Cost of every model at each geometry: parameters, MACs per step and per sample, latency, memory."""
-    published3, published2 = paper_tables()["table3"], paper_tables()["table2"]
+    published3, published2 = _paper(suite)["table3"], _paper(suite)["table2"]
     tables = []
     for dataset in suite.datasets:
         subset = runs[runs["dataset"] == dataset]

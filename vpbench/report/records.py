@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ import pandas as pd
 
 from vpbench.metrics import METRICS
 
-RUNS_CSV, CLIPS_CSV = "runs.csv", "clips.csv"
+RUNS_CSV, CLIPS_CSV, SUITE_JSON = "runs.csv", "clips.csv", "suite.json"
 
 
 def _latency(profile: dict, key: str) -> dict:
@@ -129,12 +130,20 @@ def from_store(store, suite) -> tuple[pd.DataFrame, pd.DataFrame]:
     return runs, clips
 
 
-def export(runs: pd.DataFrame, clips: pd.DataFrame, out: Path) -> list[Path]:
+def export(runs: pd.DataFrame, clips: pd.DataFrame, out: Path, definition: dict[str, Any]) -> list[Path]:
+    """Write runs.csv, clips.csv and suite.json (the suite's definition as it ran) to ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / RUNS_CSV, out / CLIPS_CSV]
+    paths = [out / RUNS_CSV, out / CLIPS_CSV, out / SUITE_JSON]
     runs.to_csv(paths[0], index=False)
     clips.to_csv(paths[1], index=False)
+    paths[2].write_text(json.dumps(definition, indent=1, ensure_ascii=False) + "\n")
     return paths
+
+
+def suite_definition_in(folder: Path) -> dict[str, Any] | None:
+    """The suite.json that :func:`export` wrote beside the CSV, or None (an export from before it did)."""
+    path = folder / SUITE_JSON
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def from_csv(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
