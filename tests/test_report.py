@@ -261,17 +261,22 @@ def test_samples_put_models_side_by_side_on_the_same_clip(tmp_path):
     import torch
 
     from vpbench.errors import VpbenchError
-    from vpbench.evaluate import write_sample
-    from vpbench.report.samples import compose
+    from vpbench.evaluate import GIF_HEADER, write_sample
+    from vpbench.report.samples import compose, frame_index
 
     clip = torch.rand(8, 1, 16, 16)
     write_sample(clip, clip[4:] * 0.5, tmp_path / "a" / "test000")
     write_sample(clip, clip[4:], tmp_path / "b" / "test000")
     write_sample(torch.rand(8, 1, 16, 16), clip[4:], tmp_path / "c" / "test000")
-    picture = compose([("half", tmp_path / "a" / "test000.png"), ("exact", tmp_path / "b" / "test000.png")], 8, "t")
+    picture = compose([("half", tmp_path / "a" / "test000.png"), ("exact", tmp_path / "b" / "test000.png")], 4, 4, "t")
     single = Image.open(tmp_path / "a" / "test000.png")
     assert picture.height > 3 * single.height // 2 and picture.width > single.width  # truth + two prediction rows
     with pytest.raises(VpbenchError, match="not the same clip"):
-        compose([("half", tmp_path / "a" / "test000.png"), ("other", tmp_path / "c" / "test000.png")], 8, "t")
+        compose([("half", tmp_path / "a" / "test000.png"), ("other", tmp_path / "c" / "test000.png")], 4, 4, "t")
     with pytest.raises(VpbenchError, match="does not hold 9 frames"):
-        compose([("half", tmp_path / "a" / "test000.png")], 9, "t")
+        compose([("half", tmp_path / "a" / "test000.png")], 4, 5, "t")
+    assert [frame_index(i, 4) for i in range(8)] == ["t=−3", "t=−2", "t=−1", "t=0", "t=1", "t=2", "t=3", "t=4"]
+    gif = Image.open(tmp_path / "a" / "test000.gif")
+    assert gif.n_frames == 8 and gif.height == single.height // 2 - 2 + GIF_HEADER  # a strip row + the header
+    header = np.asarray(gif.convert("RGB"))[:GIF_HEADER]
+    assert (header < 128).any(), "the GIF frame has no label over it"

@@ -351,9 +351,9 @@ def cmd_samples(args: argparse.Namespace) -> int:
         scales.add(runs[0]["scale"])
     data = next(r for r in records if r["dataset"] == dataset)["config"]["data"]
     title = (f"{suite.name} ({', '.join(sorted(scales))}): {dataset}, test clip {args.clip}, seed "
-             f"{', '.join(map(str, sorted(seeds)))}; t = 1..{data['context']} context, then predicted")
+             f"{', '.join(map(str, sorted(seeds)))}; t ≤ 0 context, t ≥ 1 predicted")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    compose(rows, data["context"] + data["horizon"], title).save(args.out)
+    compose(rows, data["context"], data["horizon"], title).save(args.out)
     print(args.out)
     return 0
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
 from vpbench.data import ClipDataset, eval_loader, to_float
@@ -70,7 +70,8 @@ def _to_image(frame: torch.Tensor, scale: int) -> np.ndarray:
 
 
 def write_sample(clip: torch.Tensor, prediction: torch.Tensor, stem: Path) -> None:
-    """``stem.png``: top row context | truth, bottom row blank | prediction; ``stem.gif``: truth | prediction.
+    """``stem.png``: top row context | truth, bottom row blank | prediction; ``stem.gif``: truth | prediction,
+    each frame under a header with its index t (context t ≤ 0, predictions t ≥ 1) and the column names.
 
     ``clip`` is ``[T, C, H, W]`` (context then truth), ``prediction`` ``[horizon, C, H, W]``.
     """
@@ -92,7 +93,27 @@ def write_sample(clip: torch.Tensor, prediction: torch.Tensor, stem: Path) -> No
     separator = np.full((4, top.shape[1], 3), 255, np.uint8)
     Image.fromarray(np.concatenate([top, separator, bottom], axis=0)).save(stem.with_suffix(".png"))
 
-    pairs = [np.concatenate([truth[t], gap, truth[t] if t < context else predicted[t - context]], axis=1)
-             for t in range(clip.shape[0])]
-    images = [Image.fromarray(p) for p in pairs]
+    images = [_gif_frame(truth[t], truth[t] if t < context else predicted[t - context], gap, t - context + 1)
+              for t in range(clip.shape[0])]
     images[0].save(stem.with_suffix(".gif"), save_all=True, append_images=images[1:], duration=250, loop=0)
+
+
+GIF_HEADER = 28  # px above each GIF frame: the frame index, then what each column shows
+
+
+def _gif_frame(truth: np.ndarray, right: np.ndarray, gap: np.ndarray, t: int) -> Image.Image:
+    """One GIF frame: ground truth | context or prediction ``[h, w, 3]`` each, under a labelled header.
+
+    ``t`` counts predictions from 1 and context frames up to 0 (:func:`vpbench.report.samples.frame_index`).
+    """
+    pair = np.concatenate([truth, gap, right], axis=1)
+    frame = Image.new("RGB", (pair.shape[1], pair.shape[0] + GIF_HEADER), "white")
+    frame.paste(Image.fromarray(pair), (0, GIF_HEADER))
+    draw = ImageDraw.Draw(frame)
+    font = ImageFont.load_default(size=11)
+    draw.text((2, 1), f"t={t}".replace("-", "−") + (" context" if t <= 0 else " predicted"), fill="black", font=font)
+    width = truth.shape[1]
+    draw.text((width // 2, GIF_HEADER - 2), "truth", fill="black", font=font, anchor="mb")
+    draw.text((width + gap.shape[1] + width // 2, GIF_HEADER - 2), "input" if t <= 0 else "prediction",
+              fill="black", font=font, anchor="mb")
+    return frame

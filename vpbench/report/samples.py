@@ -3,8 +3,9 @@
 Every run writes ``samples/test<NNN>.png`` when it is evaluated (:func:`vpbench.evaluate.write_sample`):
 a top row of context | ground-truth frames and a bottom row of blanks | predicted frames, frames
 separated by 4 white pixels. :func:`compose` keeps the top row once, stacks each run's prediction row
-under it, writes each row's name on the left and the frame index t above each column (the tables'
-convention: frames 1..T_in are context, T_in + 1.. are predicted).
+under it, writes each row's name on the left and the frame index t above each column: context
+frames t = −(T_in − 1) … 0, predictions t = 1 … T (so t = 1 here is the frame the tables, which count
+from the first context frame, call t = T_in + 1).
 """
 
 from __future__ import annotations
@@ -33,9 +34,16 @@ def sample_rows(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return image[:height], image[height + GAP:]
 
 
-def compose(rows: list[tuple[str, Path]], frames: int, title: str) -> Image.Image:
+def frame_index(column: int, context: int) -> str:
+    """The label over column ``column`` (0-based): context frames are t = −(T_in − 1) … 0, predictions 1 … T."""
+    return f"t={column - context + 1}".replace("-", "−")
+
+
+def compose(rows: list[tuple[str, Path]], context: int, horizon: int, title: str) -> Image.Image:
     """One picture from ``(label, sample image)`` pairs of the same clip: ground truth on top, then each
-    label's prediction row. ``frames`` is T_in + T_out, the number of frames in a row."""
+    label's prediction row, a frame index over each column (:func:`frame_index`). A row holds
+    ``context + horizon`` frames."""
+    frames = context + horizon
     if not rows:
         raise VpbenchError("no sample images to compose")
     truth, _ = sample_rows(rows[0][1])
@@ -55,7 +63,7 @@ def compose(rows: list[tuple[str, Path]], frames: int, title: str) -> Image.Imag
     draw.text((4, 2), title, fill="black", font=font)
     for index in range(frames):
         x = MARGIN + index * (side + GAP) + side // 2
-        draw.text((x, HEADER + 2), f"t={index + 1}", fill="black", font=font, anchor="mt")
+        draw.text((x, HEADER + 2), frame_index(index, context), fill="black", font=font, anchor="mt")
     for row, (label, pixels) in enumerate(named):
         y = HEADER * 2 + row * (height + GAP)
         canvas.paste(Image.fromarray(pixels), (MARGIN, y))
