@@ -11,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from vpbench.data import ClipDataset, eval_loader, to_float
 from vpbench.errors import NonFiniteError
 from vpbench.metrics import LPIPSModel, frame_metrics
 from vpbench.predictor import Predictor
+from vpbench.report.samples import label_font
 from vpbench.schema import RunConfig
 
 MIN_SAMPLE_SIDE = 128  # small frames are enlarged (nearest) in sample images
@@ -110,7 +111,7 @@ def _gif_frame(truth: np.ndarray, right: np.ndarray, gap: np.ndarray, t: int) ->
     frame = Image.new("RGB", (pair.shape[1], pair.shape[0] + GIF_HEADER), "white")
     frame.paste(Image.fromarray(pair), (0, GIF_HEADER))
     draw = ImageDraw.Draw(frame)
-    font = ImageFont.load_default(size=11)
+    font = label_font(11)
     draw.text((2, 1), f"t={t}".replace("-", "−") + (" context" if t <= 0 else " predicted"), fill="black", font=font)
     width = truth.shape[1]
     draw.text((width // 2, GIF_HEADER - 2), "truth", fill="black", font=font, anchor="mb")

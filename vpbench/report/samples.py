@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 from vpbench.errors import VpbenchError
 
 GAP = 4  # white pixels between frames and between the two rows of a run's sample image
-MARGIN = 150  # room for the row labels on the left
+MARGIN = 180  # room for the row labels on the left
 HEADER = 22  # room for the frame indices on top
 
 
@@ -32,6 +32,13 @@ def sample_rows(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if height <= 0 or 2 * height + GAP != image.shape[0]:
         raise VpbenchError(f"{path}: expected two rows of frames {GAP} px apart, got height {image.shape[0]}")
     return image[:height], image[height + GAP:]
+
+
+def label_font(size: int) -> ImageFont.FreeTypeFont:
+    """DejaVu Sans (matplotlib's bundled font, which has θ, τ, − and ≤), at ``size`` px."""
+    from matplotlib import font_manager
+
+    return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size)
 
 
 def frame_index(column: int, context: int) -> str:
@@ -59,7 +66,7 @@ def compose(rows: list[tuple[str, Path]], context: int, horizon: int, title: str
         named.append((label, bottom))
     canvas = Image.new("RGB", (MARGIN + width, HEADER * 2 + len(named) * (height + GAP)), "white")
     draw = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default(size=13)
+    font = label_font(13)
     draw.text((4, 2), title, fill="black", font=font)
     for index in range(frames):
         x = MARGIN + index * (side + GAP) + side // 2
