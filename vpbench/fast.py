@@ -5,7 +5,7 @@ Each switch is independent, so a benchmark can show what each one buys (``benchm
 * ``fuse``: the models' own conv fusions (every module with a ``fused`` attribute; see
   :mod:`vpbench.fusion`): gate convs whose outputs are added as one conv over concatenated inputs,
   convs that read one tensor as one conv, parallel convs (STED's codecs, RPM's h/m convs) as one
-  grouped conv, E3D-LSTM's causal 3-D convs without the multiply-adds on their padding.
+  grouped conv, E3D-LSTM's gate terms summed inside one causal 3-D conv each.
 * ``channels_last``: 4-D weights in channels-last order (5-D ones in channels-last-3d), so
   convolutions run NHWC kernels (oneDNN on the CPU, cuDNN's tensor-core paths on CUDA).
 * ``compile``: ``torch.compile`` of every per-step unit (each module with a ``fused`` attribute:
