@@ -300,13 +300,12 @@ def _check_out_folder(out: Path) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from vpbench.report.layouts import paper_tables
+    from vpbench.report.layouts import published_numbers
     from vpbench.report.records import export
 
     _check_out_folder(args.out)
     suite, runs, clips = _suite_frames(args)
-    definition = suite.record(suite.paper if suite.paper is not None else paper_tables())
-    for path in export(runs, clips, args.out, definition):
+    for path in export(runs, clips, args.out, suite.record(published_numbers(suite))):
         print(path)
     return 0
 

@@ -17,8 +17,8 @@ from tqdm import tqdm
 from vpbench.data import ClipDataset, eval_loader, to_float
 from vpbench.errors import NonFiniteError
 from vpbench.metrics import LPIPSModel, frame_metrics
+from vpbench.picture_labels import frame_label, label_font
 from vpbench.predictor import Predictor
-from vpbench.report.samples import label_font
 from vpbench.schema import RunConfig
 
 MIN_SAMPLE_SIDE = 128  # small frames are enlarged (nearest) in sample images
@@ -105,14 +105,14 @@ GIF_HEADER = 28  # px above each GIF frame: the frame index, then what each colu
 def _gif_frame(truth: np.ndarray, right: np.ndarray, gap: np.ndarray, t: int) -> Image.Image:
     """One GIF frame: ground truth | context or prediction ``[h, w, 3]`` each, under a labelled header.
 
-    ``t`` counts predictions from 1 and context frames up to 0 (:func:`vpbench.report.samples.frame_index`).
+    ``t`` counts predictions from 1 and context frames up to 0 (:func:`vpbench.picture_labels.frame_label`).
     """
     pair = np.concatenate([truth, gap, right], axis=1)
     frame = Image.new("RGB", (pair.shape[1], pair.shape[0] + GIF_HEADER), "white")
     frame.paste(Image.fromarray(pair), (0, GIF_HEADER))
     draw = ImageDraw.Draw(frame)
     font = label_font(11)
-    draw.text((2, 1), f"t={t}".replace("-", "−") + (" context" if t <= 0 else " predicted"), fill="black", font=font)
+    draw.text((2, 1), frame_label(t) + (" context" if t <= 0 else " predicted"), fill="black", font=font)
     width = truth.shape[1]
     draw.text((width // 2, GIF_HEADER - 2), "truth", fill="black", font=font, anchor="mb")
     draw.text((width + gap.shape[1] + width // 2, GIF_HEADER - 2), "input" if t <= 0 else "prediction",

@@ -30,7 +30,7 @@ def paper_tables() -> dict[str, Any]:
     return yaml.safe_load(Path(path).read_text())
 
 
-def _paper(suite: Suite) -> dict[str, Any]:
+def published_numbers(suite: Suite) -> dict[str, Any]:
     """The published numbers the suite ran with (stored with it), else today's reference file."""
     return suite.paper if suite.paper is not None else paper_tables()
 
@@ -113,7 +113,7 @@ def _caption(suite: Suite, runs: pd.DataFrame, dataset: str, extra: str = "") ->
     scale = ", ".join(sorted(subset["scale"].unique()))
     h, w = int(_first(subset, "height")), int(_first(subset, "width"))
     frames = f"{int(_first(subset, 'context'))} → {int(_first(subset, 'horizon'))} frames"
-    paper = _paper(suite)["datasets"].get(dataset, {}).get("paper")
+    paper = published_numbers(suite)["datasets"].get(dataset, {}).get("paper")
     where = f"{dataset} (the {paper} geometry on the embedded data)" if paper else dataset
     caption = (f"Suite {suite.name} v{suite.version}, {scale} scale: {where}, {h}x{w}, {frames}; "
                f"mean ± 95% CI over {len(seeds)} seed(s) {seeds} (Student t).")
@@ -126,7 +126,7 @@ def _caption(suite: Suite, runs: pd.DataFrame, dataset: str, extra: str = "") ->
 
 def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -> list[Table]:
     """Table 3: PSNR and LPIPS (averaged over the horizon), parameters and FLOPs at the paper geometry."""
-    published = _paper(suite)["table3"]
+    published = published_numbers(suite)["table3"]
     tables = []
     for dataset in suite.datasets:
         subset = runs[runs["dataset"] == dataset]
@@ -170,7 +170,7 @@ def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool)
 
 def losses(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -> list[Table]:
     """Table 4: PSNR and LPIPS over the horizon for each loss, one column group per data set."""
-    published = _paper(suite)["table4"]
+    published = published_numbers(suite)["table4"]
     rows = {label: {"label": label} for label in row_labels(runs, suite)}
     columns = [Column("label", "Loss")]
     for dataset in suite.datasets:
@@ -178,7 +178,7 @@ def losses(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -
         if subset.empty:
             continue
         reference = subset[subset["label"] == suite.reference] if suite.reference else None
-        tag = _paper(suite)["datasets"].get(dataset, {}).get("paper", dataset)
+        tag = published_numbers(suite)["datasets"].get(dataset, {}).get("paper", dataset)
         columns += [Column((dataset, "psnr"), "PSNR↑", "psnr", group=tag),
                     Column((dataset, "lpips"), "LPIPS↓", "lpips", group=tag),
                     Column((dataset, "dpsnr"), f"ΔPSNR vs {suite.reference}", "psnr", group=tag),
@@ -206,14 +206,14 @@ def losses(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -
 
 def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -> list[Table]:
     """Tables 1-2: per-step PSNR / SSIM / LPIPS at the paper's horizons, inference time over 10 samples."""
-    reference_numbers = {**_paper(suite)["table1"], **_paper(suite)["table2"]}
+    reference_numbers = {**published_numbers(suite)["table1"], **published_numbers(suite)["table2"]}
     tables = []
     for dataset in suite.datasets:
         subset = runs[runs["dataset"] == dataset]
         if subset.empty:
             continue
         context, horizon = int(_first(subset, "context")), int(_first(subset, "horizon"))
-        horizons = _paper(suite)["datasets"].get(dataset, {}).get("horizons") or [context + 1, context + horizon]
+        horizons = published_numbers(suite)["datasets"].get(dataset, {}).get("horizons") or [context + 1, context + horizon]
         published = reference_numbers.get(dataset, {})
         reference = subset[subset["label"] == suite.reference] if suite.reference else None
         columns = [Column("label", "Method")]
@@ -266,7 +266,7 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bo
 
 def profile(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -> list[Table]:
     """Cost of every model at each geometry: parameters, MACs per step and per sample, latency, memory."""
-    published3, published2 = _paper(suite)["table3"], _paper(suite)["table2"]
+    published3, published2 = published_numbers(suite)["table3"], published_numbers(suite)["table2"]
     tables = []
     for dataset in suite.datasets:
         subset = runs[runs["dataset"] == dataset]

@@ -13,9 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from vpbench.errors import VpbenchError
+from vpbench.picture_labels import frame_label, label_font
 
 GAP = 4  # white pixels between frames and between the two rows of a run's sample image
 MARGIN = 180  # room for the row labels on the left
@@ -34,16 +35,9 @@ def sample_rows(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return image[:height], image[height + GAP:]
 
 
-def label_font(size: int) -> ImageFont.FreeTypeFont:
-    """DejaVu Sans (matplotlib's bundled font, which has θ, τ, − and ≤), at ``size`` px."""
-    from matplotlib import font_manager
-
-    return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size)
-
-
 def frame_index(column: int, context: int) -> str:
     """The label over column ``column`` (0-based): context frames are t = −(T_in − 1) … 0, predictions 1 … T."""
-    return f"t={column - context + 1}".replace("-", "−")
+    return frame_label(column - context + 1)
 
 
 def compose(rows: list[tuple[str, Path]], context: int, horizon: int, title: str) -> Image.Image:
