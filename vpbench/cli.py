@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
     run.add_argument("--retry-failed", type=_yes_no, default=True, metavar="yes|no",
                      help="run again the runs the store holds as failed (default yes)")
+    run.add_argument("--ddp", type=_positive, metavar="N",
+                     help="train each run with N processes on this machine: shorthand for torchrun --standalone "
+                          "--nproc-per-node N -m vpbench run ... (DistributedDataParallel; gloo on CPU, NCCL on GPU)")
+    run.add_argument("--ddp-restarts", type=int, default=3, metavar="K",
+                     help="with --ddp: times torchrun starts the processes again after one dies; each start resumes "
+                          "from the last checkpoint (default 3)")
 
     config = commands.add_parser("config", help="print the resolved config(s) and run ids; runs nothing")
     selection(config)
@@ -182,15 +188,36 @@ def _fix_profile_device(runs, device: str):
     return fixed
 
 
+def _launch_ddp(args: argparse.Namespace) -> int:
+    """``vpbench run --ddp N ...`` -> ``torchrun --standalone --nproc-per-node N -m vpbench run ...``."""
+    import subprocess
+
+    argv, skip = [], False
+    for token in args.argv:
+        if skip:
+            skip = False
+        elif token in ("--ddp", "--ddp-restarts"):
+            skip = True
+        elif not token.startswith(("--ddp=", "--ddp-restarts=")):
+            argv.append(token)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.ddp}",
+               f"--max-restarts={args.ddp_restarts}", "-m", "vpbench", *argv]
+    print("+ " + " ".join(command[1:]), file=sys.stderr, flush=True)
+    return subprocess.call(command)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.ddp:
+        return _launch_ddp(args)
     suite, runs = _resolve_runs(args)  # every config is validated before the store is opened
     from vpbench.config import run_id_of
     from vpbench.data import check_fits
+    from vpbench.distributed import join, leave
     from vpbench.executors import InProcessExecutor, resolve_device
     from vpbench.fast import FastPaths
     from vpbench.store import Store
 
-    resolve_device(args.device)
+    device = resolve_device(args.device)
     try:
         fast = FastPaths.parse(args.fast)
     except ValueError as exc:
@@ -199,18 +226,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_id_of(cfg)  # a data set that must exist and does not is an error before anything is written
     check_fits([cfg for _, cfg in runs if cfg.task == "train"])
     runs = _fix_profile_device(runs, args.device)
+    group, device = join(device)  # under torchrun: this process's rank and device
     store = Store(args.store)
-    store.check_writable()  # a bad store is one line before any run folder exists
-    if args.suite:  # what the report needs of the suite, as it is run now (the YAML may change later)
+    if group.main:
+        store.check_writable()  # a bad store is one line before any run folder exists
+    if args.suite and group.main:  # what the report needs of the suite, as it is run now (the YAML may change later)
         from vpbench.report.layouts import paper_tables
         from vpbench.suites import load_suite
 
         store.record_suite(load_suite(args.suite).record(paper_tables()))
-    executor = InProcessExecutor(store, device=args.device, progress=not args.no_progress,
-                                 retry_failed=args.retry_failed, fast=fast)
+    executor = InProcessExecutor(store, device=device, progress=not args.no_progress,
+                                 retry_failed=args.retry_failed, fast=fast, group=group)
     outcomes = executor.run(runs, suite=suite)
+    leave(group)
     counts = {status: sum(o.status == status for o in outcomes) for status in ("complete", "skipped", "failed", "busy")}
-    print("done: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n), flush=True)
+    if group.main:
+        print("done: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n), flush=True)
     return 1 if counts["failed"] else 0
 
 
@@ -503,7 +534,9 @@ COMMANDS = {"data": cmd_data, "run": cmd_run, "profile": cmd_profile, "plot": cm
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    args.argv = argv
     try:
         return COMMANDS[args.command](args)
     except VpbenchError as exc:

@@ -2,7 +2,9 @@
 
 The model predicts ``horizon`` frames from ``context`` autoregressively (no ground truth is fed
 back). Every test clip's PSNR, SSIM and LPIPS are kept per step, so tables can show per-step means,
-means over the horizon and paired comparisons between runs on the same clips.
+means over the horizon and paired comparisons between runs on the same clips. Several processes
+(:mod:`vpbench.distributed`) each predict a contiguous range of the clips, and the per-clip values are
+gathered in clip order before any mean is taken.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+from torch.utils.data import Subset
 from tqdm import tqdm
 
 from vpbench.data import ClipDataset, eval_loader, to_float
+from vpbench.distributed import SINGLE, Group
 from vpbench.errors import NonFiniteError
 from vpbench.metrics import LPIPSModel, frame_metrics
 from vpbench.picture_labels import frame_label, label_font
@@ -26,14 +30,19 @@ MIN_SAMPLE_SIDE = 128  # small frames are enlarged (nearest) in sample images
 
 @torch.no_grad()
 def evaluate(cfg: RunConfig, model: Predictor, test_set: ClipDataset, run_dir: Path, device: torch.device,
-             lpips_model: LPIPSModel | None, progress: bool = True) -> dict:
-    """Metrics of ``model`` on the test split, in the store's ``metrics`` layout (see :mod:`vpbench.store`)."""
+             lpips_model: LPIPSModel | None, progress: bool = True, group: Group = SINGLE) -> dict:
+    """Metrics of ``model`` on the test split, in the store's ``metrics`` layout (see :mod:`vpbench.store`).
+
+    ``group``: the processes sharing the clips; each returns the metrics of the whole split.
+    """
     model.eval()
     context, horizon = cfg.data.context, cfg.data.horizon
     per_clip: dict[str, list[torch.Tensor]] = {}
-    written = 0
-    loader = eval_loader(test_set, cfg.eval.batch_size)
-    batches = tqdm(loader, desc=f"test {cfg.model_name}", unit="batch", disable=not progress, leave=False)
+    mine = group.shard(len(test_set))
+    written = mine.start  # sample files are named by the clip's index in the split
+    loader = eval_loader(Subset(test_set, mine) if group.distributed else test_set, cfg.eval.batch_size)
+    batches = tqdm(loader, desc=f"test {cfg.model_name}", unit="batch", disable=not (progress and group.main),
+                   leave=False)
     for batch, clips in enumerate(batches):
         frames = to_float(clips).to(device)  # [B, T, C, H, W]
         prediction = model(frames[:, :context], horizon).float()  # [B, horizon, C, H, W]
@@ -42,13 +51,13 @@ def evaluate(cfg: RunConfig, model: Predictor, test_set: ClipDataset, run_dir: P
         prediction = prediction.clamp(0, 1)
         for name, values in frame_metrics(prediction.cpu(), frames[:, context:].cpu(), lpips_model).items():
             per_clip.setdefault(name, []).append(values)  # [B, horizon]
-        for i in range(min(cfg.eval.samples - written, frames.shape[0])):
+        for i in range(max(0, min(cfg.eval.samples - written, frames.shape[0]))):
             write_sample(frames[i].cpu(), prediction[i].cpu(), run_dir / "samples" / f"test{written:03d}")
             written += 1
 
     metrics: dict = {"steps": list(range(1, horizon + 1)), "test_clips": len(test_set)}
     for name, chunks in per_clip.items():
-        values = torch.cat(chunks).double()  # [N, horizon]
+        values = group.gather(torch.cat(chunks).double())  # [N, horizon], every process's clips in order
         metrics[name] = {
             "per_step": values.mean(0).tolist(),
             "mean": values.mean().item(),

@@ -22,6 +22,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from vpbench.distributed import batch_slice
+
 
 @dataclass(frozen=True)
 class Geometry:
@@ -184,13 +186,16 @@ def mix_frames(truth: Tensor | None, predicted: Tensor, probability: float) -> T
     """Scheduled sampling: per sample, the true frame with ``probability``, else the prediction.
 
     ``truth`` and ``predicted`` are ``[B, C, H, W]``. Random numbers are drawn only when
-    0 < probability < 1, so deterministic settings consume no randomness.
+    0 < probability < 1, so deterministic settings consume no randomness. Under several processes
+    the coins of the whole global batch are drawn and this process's slice kept
+    (:func:`vpbench.distributed.batch_slice`), so every process draws the same numbers.
     """
     if truth is None or probability <= 0.0:
         return predicted
     if probability >= 1.0:
         return truth
-    keep = torch.rand(truth.shape[0], device=truth.device) < probability  # [B]
+    global_batch, mine = batch_slice(truth.shape[0])
+    keep = torch.rand(global_batch, device=truth.device)[mine] < probability  # [B]
     return torch.where(keep[:, None, None, None], truth, predicted)
 
 

@@ -19,6 +19,10 @@ Early stopping (``patience`` > 0): a validation *improves* when its loss is belo
 row that do not, training has converged and stops (the step budget ``steps`` is a maximum). The
 result records whether and where it stopped; the checkpoint carries the count, so a resumed run
 stops where an uninterrupted one would.
+
+Several processes (``torchrun``, :mod:`vpbench.distributed`) train one run with
+DistributedDataParallel: each takes its slice of every global batch and of the val split, and only
+process 0 writes the log and the checkpoints, which every process resumes from.
 """
 
 from __future__ import annotations
@@ -34,12 +38,16 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import Subset
 from tqdm import tqdm
 
 from vpbench import checkpoints
 from vpbench.adversarial import Adversary
 from vpbench.data import ClipDataset, eval_loader, to_float, train_loader
-from vpbench.errors import NonFiniteError
+from vpbench.distributed import SINGLE, Group, check_batch, slicing_batches
+from vpbench.errors import NonFiniteError, VpbenchError
 from vpbench.predictor import Predictor
 from vpbench.sampling import forcing
 from vpbench.schema import RunConfig, TrainConfig
@@ -126,25 +134,46 @@ def _truncate_log(path: Path, step: int) -> None:
     path.write_text("".join(kept))
 
 
+class _Rollout(nn.Module):
+    """``model.rollout`` as a module's forward, which DistributedDataParallel needs to synchronise gradients."""
+
+    def __init__(self, model: Predictor):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args):
+        return self.model.rollout(*args)
+
+
 @torch.no_grad()
-def validate(model: Predictor, dataset: ClipDataset, cfg: RunConfig, device: torch.device) -> float:
-    """Mean MSE of the autoregressive horizon over the val split (no randomness is drawn)."""
+def validate(model: Predictor, dataset: ClipDataset, cfg: RunConfig, device: torch.device,
+             group: Group = SINGLE) -> float:
+    """Mean MSE of the autoregressive horizon over the val split (no randomness is drawn).
+
+    Each of several processes predicts its shard of the split and the sums are added up.
+    """
     model.eval()
     total, count = 0.0, 0
     context = cfg.data.context
-    for clips in eval_loader(dataset, cfg.eval.batch_size):
+    shard = Subset(dataset, group.shard(len(dataset))) if group.distributed else dataset
+    for clips in eval_loader(shard, cfg.eval.batch_size):
         frames = to_float(clips).to(device)  # [B, T, C, H, W]
         with _autocast(cfg.train, device):
             prediction = model(frames[:, :context], cfg.data.horizon)
         total += F.mse_loss(prediction.float().clamp(0, 1), frames[:, context:], reduction="sum").item()
         count += frames[:, context:].numel()
     model.train()
+    if group.distributed:
+        total, count = group.sum(torch.tensor([total, count], dtype=torch.float64)).tolist()
     return total / count
 
 
 def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_dir: Path,
-          device: torch.device, progress: bool = True) -> TrainResult:
-    """Train ``model`` on ``splits["train"]``, selecting on ``splits["val"]``; resumes from ``run_dir``."""
+          device: torch.device, progress: bool = True, group: Group = SINGLE) -> TrainResult:
+    """Train ``model`` on ``splits["train"]``, selecting on ``splits["val"]``; resumes from ``run_dir``.
+
+    ``group``: the processes training this run together (one by default).
+    """
     tc = cfg.train
     parameters = [p for p in model.parameters() if p.requires_grad]
     if not parameters:
@@ -154,6 +183,10 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(tc, s))
     scaler = torch.amp.GradScaler(device.type, enabled=tc.amp == "fp16" and device.type == "cuda")
     adversary = Adversary(tc, cfg.data.geometry(), device) if tc.loss != "mse" else None
+    if group.distributed and adversary is not None:
+        raise VpbenchError(f"train.loss = {tc.loss}: the discriminator is not distributed; train adversarial "
+                           "losses in one process")
+    local_batch = check_batch(tc.batch_size, group, "train.batch_size")
     val_set = splits["val"]
     if tc.val_clips:
         val_set = ClipDataset(val_set.split, limit=min(tc.val_clips, len(val_set)), frames=val_set.frames)
@@ -162,10 +195,11 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
     plateau = {"reference": math.inf, "stale": 0, "converged_at": None}  # early stopping's state
     log_path = run_dir / "train.jsonl"
     state, note = checkpoints.load_latest(run_dir, device)
-    if note:
+    if note and group.main:
         tqdm.write(f"{run_dir.name}: {note}", file=sys.stderr)
     if state is None:
-        _truncate_log(log_path, 0)
+        if group.main:
+            _truncate_log(log_path, 0)
     else:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -177,22 +211,28 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
         plateau, loss_value = state["plateau"], state["loss"]
         resumed_from = start
         _set_rng_state(state["rng"])
-        _truncate_log(log_path, start)
+        if group.main:
+            _truncate_log(log_path, start)
+    group.barrier()  # every process has read the checkpoint before process 0 writes the next one
 
     model.train()
+    stepper = _Rollout(model)
+    if group.distributed:
+        stepper = DistributedDataParallel(stepper, device_ids=[device] if device.type == "cuda" else None)
     context, horizon = cfg.data.context, cfg.data.horizon
     bad_gradients = 0
     stop = start if plateau["converged_at"] is not None else tc.steps  # a converged run trains no further
-    batches = train_loader(splits["train"], tc.batch_size, cfg.seed, start, stop)
+    part = slice(group.rank * local_batch, (group.rank + 1) * local_batch)
+    batches = train_loader(splits["train"], tc.batch_size, cfg.seed, start, stop, part)
     bar = tqdm(batches, total=stop, initial=start, desc=f"train {cfg.model_name}", unit="step",
-               disable=not progress, leave=False)
-    with log_path.open("a") as log:
+               disable=not (progress and group.main), leave=False)
+    with (log_path.open("a") if group.main else open(os.devnull, "w")) as log, slicing_batches(group):
         for step, clips in enumerate(bar, start=start):
             frames = to_float(clips).to(device)  # [B, T, C, H, W]
             context_forcing, teacher_forcing = forcing(tc.sampling, step)
             with _autocast(tc, device):
-                predictions = model.rollout(frames[:, :context], horizon, frames[:, context:],
-                                            teacher_forcing, context_forcing)  # [B, T - 1, C, H, W]
+                predictions = stepper(frames[:, :context], horizon, frames[:, context:],
+                                      teacher_forcing, context_forcing)  # [B, T - 1, C, H, W]
                 if tc.loss_on == "horizon":
                     predictions, target = predictions[:, -horizon:], frames[:, context:]
                 else:
@@ -207,7 +247,7 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
                 adversarial_loss, parts = adversary.generator_loss(predictions, target)
                 loss = loss + adversarial_loss
                 extra.update(parts)
-            loss_value = loss.item()
+            loss_value = loss.item() if not group.distributed else group.sum(loss).item() / group.world
             done = step + 1
             if not math.isfinite(loss_value):
                 raise NonFiniteError(f"non-finite loss ({loss_value}) at step {done}")
@@ -228,12 +268,13 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
                       "teacher_forcing": teacher_forcing, "context_forcing": context_forcing, **extra}
 
             if done % tc.val_every == 0 or done == tc.steps:
-                val_loss = validate(model, val_set, cfg, device)
+                val_loss = validate(model, val_set, cfg, device, group)
                 record["val_loss"] = val_loss
                 if val_loss < best_val:
                     best_val, best_step = val_loss, done
-                    checkpoints.save({"model": model.state_dict(), "step": done, "val_loss": val_loss},
-                                     run_dir / BEST)
+                    if group.main:
+                        checkpoints.save({"model": model.state_dict(), "step": done, "val_loss": val_loss},
+                                         run_dir / BEST)
                 if val_loss < (1 - tc.min_delta) * plateau["reference"]:
                     plateau["reference"], plateau["stale"] = val_loss, 0
                 else:
@@ -241,7 +282,8 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
                     if tc.patience and plateau["stale"] >= tc.patience:
                         plateau["converged_at"] = done
                         record["converged"] = True
-            if done % tc.checkpoint_every == 0 or done == tc.steps or plateau["converged_at"] == done:
+            checkpoint_due = done % tc.checkpoint_every == 0 or done == tc.steps or plateau["converged_at"] == done
+            if checkpoint_due and group.main:
                 checkpoints.save_resume({
                     "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
@@ -256,6 +298,7 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
             if plateau["converged_at"] == done:
                 break
     bar.close()
+    group.barrier()  # process 0 has written best.pt
 
     if best_step is not None:
         try:

@@ -3,6 +3,8 @@
 Training batches are a pure function of the step number (:class:`StepBatchSampler`): step s reads
 batch ``s mod (N // B)`` of the permutation drawn for epoch ``s // (N // B)``. Resuming at step s
 therefore needs nothing but s, and an interrupted run sees exactly the batches it would have seen.
+Under several processes (:mod:`vpbench.distributed`) every process draws the same batch and keeps
+its contiguous slice of it.
 The loaders draw their worker seeds from a private generator, never from torch's global one, so
 creating a loader (at a resume, for a validation pass) leaves the training randomness untouched.
 """
@@ -32,13 +34,16 @@ class ClipDataset(Dataset):
 
 
 class StepBatchSampler(Sampler[list[int]]):
-    """Yields the index batches of steps ``start .. stop - 1``, seeded per epoch, dropping the remainder."""
+    """Yields the index batches of steps ``start .. stop - 1``, seeded per epoch, dropping the remainder.
 
-    def __init__(self, size: int, batch_size: int, seed: int, start: int, stop: int):
+    ``part`` is this process's slice of every global batch of ``batch_size`` indices (all of it in one process).
+    """
+
+    def __init__(self, size: int, batch_size: int, seed: int, start: int, stop: int, part: slice = slice(None)):
         if size < batch_size:
             raise DataError(f"train split has {size} clips, fewer than train.batch_size = {batch_size}")
         self.size, self.batch_size, self.seed = size, batch_size, seed
-        self.start, self.stop = start, stop
+        self.start, self.stop, self.part = start, stop, part
         self.per_epoch = size // batch_size
 
     def __len__(self) -> int:
@@ -52,13 +57,14 @@ class StepBatchSampler(Sampler[list[int]]):
                 generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
                 order = torch.randperm(self.size, generator=generator)
             offset = (step % self.per_epoch) * self.batch_size
-            yield order[offset:offset + self.batch_size].tolist()
+            yield order[offset:offset + self.batch_size][self.part].tolist()
 
 
-def train_loader(dataset: ClipDataset, batch_size: int, seed: int, start: int, stop: int) -> DataLoader:
-    """Batches ``[B, T, C, H, W]`` uint8 for training steps ``start .. stop - 1``."""
-    return DataLoader(dataset, batch_sampler=StepBatchSampler(len(dataset), batch_size, seed, start, stop),
-                      generator=torch.Generator().manual_seed(seed))
+def train_loader(dataset: ClipDataset, batch_size: int, seed: int, start: int, stop: int,
+                 part: slice = slice(None)) -> DataLoader:
+    """Batches ``[B, T, C, H, W]`` uint8 for training steps ``start .. stop - 1`` (``part`` of each, see above)."""
+    sampler = StepBatchSampler(len(dataset), batch_size, seed, start, stop, part)
+    return DataLoader(dataset, batch_sampler=sampler, generator=torch.Generator().manual_seed(seed))
 
 
 def eval_loader(dataset: ClipDataset, batch_size: int) -> DataLoader:
