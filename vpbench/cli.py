@@ -74,6 +74,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
     run.add_argument("--retry-failed", type=_yes_no, default=True, metavar="yes|no",
                      help="run again the runs the store holds as failed (default yes)")
+    run.add_argument("--executor", choices=("inprocess", "ray"), default="inprocess",
+                     help="inprocess: one run after the other in this process (default); ray: each run a Ray task "
+                          "on a cluster, the store written here (pip install -e '.[ray]'; vpbench/ray_executor.py)")
+    run.add_argument("--address", help="with --executor ray: the cluster, auto or HOST:PORT (default: start a local one)")
+    run.add_argument("--cpus-per-run", type=float, default=1, metavar="N",
+                     help="with --executor ray: CPUs each run asks for, and its torch threads (default 1)")
+    run.add_argument("--gpus-per-run", type=float, default=0, metavar="N",
+                     help="with --executor ray: GPUs each run asks for (default 0: the run trains on the CPU)")
+    run.add_argument("--max-retries", type=int, default=3, metavar="K",
+                     help="with --executor ray: times a run whose worker died is started again; it resumes from its "
+                          "last checkpoint (default 3)")
     run.add_argument("--ddp", type=_positive, metavar="N",
                      help="train each run with N processes on this machine: shorthand for torchrun --standalone "
                           "--nproc-per-node N -m vpbench run ... (DistributedDataParallel; gloo on CPU, NCCL on GPU)")
@@ -235,8 +246,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         from vpbench.suites import load_suite
 
         store.record_suite(load_suite(args.suite).record(paper_tables()))
-    executor = InProcessExecutor(store, device=device, progress=not args.no_progress,
-                                 retry_failed=args.retry_failed, fast=fast, group=group)
+    if args.executor == "ray":
+        if group.distributed:
+            raise VpbenchError("--executor ray under torchrun: each Ray task is one process; use one or the other")
+        try:
+            from vpbench.ray_executor import RayExecutor
+        except ImportError as exc:
+            raise VpbenchError(f"--executor ray: Ray is not installed ({exc}); pip install -e '.[ray]'") from None
+        executor = RayExecutor(store, address=args.address, cpus_per_run=args.cpus_per_run,
+                               gpus_per_run=args.gpus_per_run, max_retries=args.max_retries, device=args.device,
+                               progress=not args.no_progress, retry_failed=args.retry_failed, fast=fast)
+    else:
+        executor = InProcessExecutor(store, device=device, progress=not args.no_progress,
+                                     retry_failed=args.retry_failed, fast=fast, group=group)
     outcomes = executor.run(runs, suite=suite)
     leave(group)
     counts = {status: sum(o.status == status for o in outcomes) for status in ("complete", "skipped", "failed", "busy")}
