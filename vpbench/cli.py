@@ -185,16 +185,14 @@ def _resolve_runs(args: argparse.Namespace):
     return None, [(args.model, resolve(RunSpec(args.model, args.dataset, args.train), args.scale, overrides))]
 
 
-def _fix_profile_device(runs, device: str):
+def _fix_profile_device(runs, device_type: str):
     """Profile-only runs name the device they time, so CPU and GPU profiles are different runs."""
     import dataclasses
-
-    from vpbench.executors import resolve_device
 
     fixed = []
     for label, cfg in runs:
         if cfg.task == "profile" and cfg.profile.device == "auto":
-            cfg = dataclasses.replace(cfg, profile=dataclasses.replace(cfg.profile, device=resolve_device(device).type))
+            cfg = dataclasses.replace(cfg, profile=dataclasses.replace(cfg.profile, device=device_type))
         fixed.append((label, cfg))
     return fixed
 
@@ -223,12 +221,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite, runs = _resolve_runs(args)  # every config is validated before the store is opened
     from vpbench.config import run_id_of
     from vpbench.data import check_fits
-    from vpbench.distributed import join, leave
+    from vpbench.distributed import SINGLE, join, launched_by_torchrun, leave
     from vpbench.executors import InProcessExecutor, resolve_device
     from vpbench.fast import FastPaths
     from vpbench.store import Store
 
-    device = resolve_device(args.device)
+    if args.executor == "ray" and launched_by_torchrun():
+        raise VpbenchError("--executor ray under torchrun (or --ddp): a Ray task is one process; use one or the other")
+    if args.executor == "ray":  # the tasks' devices are on the cluster's nodes, not here
+        device_type = "cuda" if args.gpus_per_run > 0 else "cpu"
+        if args.device not in ("auto", device_type):
+            raise VpbenchError(f"--device {args.device} with --gpus-per-run {args.gpus_per_run:g}: Ray tasks train "
+                               f"on {device_type} (ask for GPUs with --gpus-per-run)")
+    else:
+        device = resolve_device(args.device)
+        device_type = device.type
     try:
         fast = FastPaths.parse(args.fast)
     except ValueError as exc:
@@ -236,8 +243,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for _, cfg in runs:
         run_id_of(cfg)  # a data set that must exist and does not is an error before anything is written
     check_fits([cfg for _, cfg in runs if cfg.task == "train"])
-    runs = _fix_profile_device(runs, args.device)
-    group, device = join(device)  # under torchrun: this process's rank and device
+    runs = _fix_profile_device(runs, device_type)
+    group, device = join(device) if args.executor == "inprocess" else (SINGLE, None)  # under torchrun: rank, device
     store = Store(args.store)
     if group.main:
         store.check_writable()  # a bad store is one line before any run folder exists
@@ -247,14 +254,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         store.record_suite(load_suite(args.suite).record(paper_tables()))
     if args.executor == "ray":
-        if group.distributed:
-            raise VpbenchError("--executor ray under torchrun: each Ray task is one process; use one or the other")
         try:
             from vpbench.ray_executor import RayExecutor
         except ImportError as exc:
             raise VpbenchError(f"--executor ray: Ray is not installed ({exc}); pip install -e '.[ray]'") from None
         executor = RayExecutor(store, address=args.address, cpus_per_run=args.cpus_per_run,
-                               gpus_per_run=args.gpus_per_run, max_retries=args.max_retries, device=args.device,
+                               gpus_per_run=args.gpus_per_run, max_retries=args.max_retries, device=device_type,
                                progress=not args.no_progress, retry_failed=args.retry_failed, fast=fast)
     else:
         executor = InProcessExecutor(store, device=device, progress=not args.no_progress,

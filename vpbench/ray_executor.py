@@ -107,11 +107,11 @@ class RayExecutor:
     """Runs configs as Ray tasks; the interface of :class:`vpbench.executors.InProcessExecutor`.
 
     ``address``: the cluster to join (``auto``, ``HOST:PORT``; None starts a local one unless Ray is
-    already initialised). ``device``: what each task trains on (``auto``: its GPU when it has one).
+    already initialised). ``device``: what each task trains on, ``cpu`` or ``cuda`` (the GPU Ray gave it).
     """
 
     def __init__(self, store: Store, runs_dir: Path | None = None, address: str | None = None,
-                 cpus_per_run: float = 1, gpus_per_run: float = 0, max_retries: int = 3, device: str = "auto",
+                 cpus_per_run: float = 1, gpus_per_run: float = 0, max_retries: int = 3, device: str = "cpu",
                  progress: bool = True, retry_failed: bool = True, fast: FastPaths = FastPaths(),
                  poll_s: float = 1.0):
         self.store, self.fast, self.progress, self.retry_failed = store, fast, progress, retry_failed
@@ -153,8 +153,7 @@ class RayExecutor:
         task = ray.remote(run_task).options(num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run,
                                             max_retries=self.max_retries, retry_exceptions=False,
                                             runtime_env={"env_vars": _forwarded_environment()})
-        threads = max(1, int(self.cpus_per_run))
-        device = "cpu" if self.gpus_per_run == 0 and self.device == "auto" else self.device
+        threads, device = max(1, int(self.cpus_per_run)), self.device
         submitted: dict[ray.ObjectRef, tuple[str, RunConfig, str, float]] = {}
         for label, cfg, run_id in pending:
             run_dir = self.runs_dir / run_id
@@ -164,7 +163,7 @@ class RayExecutor:
             self.store.start(run_id, cfg.to_dict(), run_dir)
             if suite:
                 self.store.add_to_suite(suite, run_id, label)
-            cached = self.store.cached_profile(profile_key(cfg, torch.device("cuda" if device != "cpu" else "cpu")))
+            cached = self.store.cached_profile(profile_key(cfg, torch.device(device)))
             ref = task.remote(cfg, str(run_dir), device, self.fast.for_training(), cached, threads)
             submitted[ref] = (label, cfg, run_id, time.perf_counter())
 
