@@ -97,11 +97,10 @@ def _text_outside_math(tex: str) -> str:
     return re.sub(r"\$[^$]*\$", " ", tex)
 
 
-PAPER_LAYOUTS = [s for s in SUITES if load_suite(s).layout != "runs"]  # "runs" is the raw one-row-per-run dump
-
-
-@pytest.mark.parametrize("suite", PAPER_LAYOUTS)
+@pytest.mark.parametrize("suite", SUITES)
 def test_latex_tables_fit_the_page_with_true_minus_signs(suite, tmp_path):
+    """Every committed suite's LaTeX, the raw ``runs`` layout included: a table wider than a two-column
+    page is set as stacked tabulars, so pdflatex reports no overfull box in either document."""
     if shutil.which("pdflatex") is None:
         if os.environ.get("VPBENCH_REQUIRE_LATEX") == "1":
             pytest.fail("pdflatex is required in CI (apt-get install texlive-latex-base texlive-latex-recommended)")
@@ -118,13 +117,7 @@ def test_latex_tables_fit_the_page_with_true_minus_signs(suite, tmp_path):
         if not chosen:
             continue
         log = _compile("\n".join(chosen), tmp_path, two_column)
-        if suite in FITS_THE_PAGE:
-            assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
-
-
-# The trained suites' LaTeX (ablation with the paper's columns, leaderboard, losses) is still 50 to 200 pt
-# wider than a two-column page (issue 11 is open); these suites compile, but only these fit.
-FITS_THE_PAGE = {"profile"}
+        assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
 
 
 @pytest.mark.parametrize("suite", SUITES)

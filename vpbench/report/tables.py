@@ -175,7 +175,8 @@ def _latex_cell(value: Any, metric: str | None) -> str:
 
 LONG_TEXT = 22  # characters: a longer text cell becomes a note marker (a), (b), ... under the table
 ONE_COLUMN_PT = 345.0  # \textwidth of a one-column 10 pt article; wider tables are set as table*
-_CHAR_PT, _PAD_PT = 4.8, 7.0  # rough width of a footnotesize character and of a column's padding
+TWO_COLUMN_PT = 469.0  # \textwidth of a two-column 10 pt article: what a table* may fill
+_CHAR_PT, _PAD_PT = 4.8, 7.0  # rough width of a footnotesize character and of a column's padding (over-estimates)
 
 
 def _visible(cell: str) -> str:
@@ -187,13 +188,57 @@ def _visible(cell: str) -> str:
     return main + sub[: int(len(sub) * 0.7)]
 
 
+def _blocks(columns: list[Column], widths: list[float], budget: float) -> list[list[int]]:
+    """Column indices (after the row-label column 0) cut into consecutive blocks of at most ``budget`` pt
+    with the label column, never splitting a column group unless the group alone is wider."""
+    units: list[list[int]] = []
+    for index in range(1, len(columns)):
+        if units and columns[index].group and columns[index].group == columns[units[-1][-1]].group:
+            units[-1].append(index)
+        else:
+            units.append([index])
+    blocks: list[list[int]] = [[]]
+    for unit in units:
+        pieces = [unit] if widths[0] + sum(widths[i] for i in unit) <= budget else [[i] for i in unit]
+        for piece in pieces:
+            if blocks[-1] and widths[0] + sum(widths[i] for i in blocks[-1] + piece) > budget:
+                blocks.append([])
+            blocks[-1] += piece
+    return blocks
+
+
+def _tabular(columns: list[Column], names: list[str], units: list[str], body: list[list[str]]) -> list[str]:
+    """One booktabs tabular: the group header over ``\\cmidrule``, names, units, then the rows."""
+    spec = "".join("r" if c.metric else "l" for c in columns)
+    lines = [rf"\begin{{tabular}}{{{spec}}}", r"\toprule"]
+    if any(c.group for c in columns):
+        spans, rules, start = [], [], 0
+        for index in range(1, len(columns) + 1):
+            if index == len(columns) or columns[index].group != columns[start].group:
+                group, count = columns[start].group, index - start
+                spans.append(rf"\multicolumn{{{count}}}{{c}}{{{latex_escape(group)}}}" if group else " & ".join([""] * count))
+                if group:
+                    rules.append(rf"\cmidrule(lr){{{start + 1}-{index}}}")
+                start = index
+        lines.append(" & ".join(spans) + r" \\")
+        lines.append(" ".join(rules))
+    lines.append(" & ".join(names) + r" \\")
+    if any(units):
+        lines.append(" & ".join(f"({u})" if u else "" for u in units) + r" \\")
+    lines.append(r"\midrule")
+    lines += [" & ".join(cells) + r" \\" for cells in body]
+    return lines + [r"\bottomrule", r"\end{tabular}"]
+
+
 def to_latex(table: Table) -> str:
     """A booktabs table (``\\usepackage{booktabs}``) in footnote size: a short caption, grouped headers
     over ``\\cmidrule``, units under the names, and the conventions as a note under the tabular.
 
-    Columns with no value or marked ``latex=False`` are left out, long text cells become lettered notes, and a table wider than
-    a one-column page is set as ``table*`` (the full width of a two-column page). Markdown and CSV
-    keep everything; the CI half-widths of comparisons are in those.
+    Columns with no value or marked ``latex=False`` are left out and long text cells become lettered
+    notes. A table wider than a one-column page is set as ``table*`` (the full width of a two-column
+    page); one wider than that too is set as several tabulars stacked in the same float, each with the
+    row labels and whole column groups, so the text stays at 8 pt and nothing is scaled. Markdown and
+    CSV keep everything; the CI half-widths of comparisons are in those.
     """
     columns = [c for c in table.columns if c.latex and any(not _missing(row.get(c.key)) for row in table.rows)]
     columns = columns or table.columns[:1]
@@ -213,30 +258,18 @@ def to_latex(table: Table) -> str:
 
     names = [latex_escape(c.short or c.header) for c in columns]
     units = [FORMATS[c.metric].latex_unit if c.metric else "" for c in columns]
-    width = sum(max([len(_visible(n)) for n in (name, unit)] + [len(_visible(r[i])) for r in body]) * _CHAR_PT + _PAD_PT
-                for i, (name, unit) in enumerate(zip(names, units)))
-    environment = "table" if width <= ONE_COLUMN_PT else "table*"
-    spec = "".join("r" if c.metric else "l" for c in columns)
+    widths = [max([len(_visible(n)) for n in (name, unit)] + [len(_visible(r[i])) for r in body]) * _CHAR_PT + _PAD_PT
+              for i, (name, unit) in enumerate(zip(names, units))]
+    environment = "table" if sum(widths) <= ONE_COLUMN_PT else "table*"
+    blocks = [list(range(1, len(columns)))] if environment == "table" else _blocks(columns, widths, TWO_COLUMN_PT)
     lines = [rf"\begin{{{environment}}}[t]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3pt}",
-             rf"\caption{{{latex_escape(' '.join([table.title + '.', table.caption]).strip())}}}",
-             rf"\begin{{tabular}}{{{spec}}}", r"\toprule"]
-    if any(c.group for c in columns):
-        spans, rules, start = [], [], 0
-        for index in range(1, len(columns) + 1):
-            if index == len(columns) or columns[index].group != columns[start].group:
-                group, count = columns[start].group, index - start
-                spans.append(rf"\multicolumn{{{count}}}{{c}}{{{latex_escape(group)}}}" if group else " & ".join([""] * count))
-                if group:
-                    rules.append(rf"\cmidrule(lr){{{start + 1}-{index}}}")
-                start = index
-        lines.append(" & ".join(spans) + r" \\")
-        lines.append(" ".join(rules))
-    lines.append(" & ".join(names) + r" \\")
-    if any(units):
-        lines.append(" & ".join(f"({u})" if u else "" for u in units) + r" \\")
-    lines.append(r"\midrule")
-    lines += [" & ".join(cells) + r" \\" for cells in body]
-    lines += [r"\bottomrule", r"\end{tabular}"]
+             rf"\caption{{{latex_escape(' '.join([table.title + '.', table.caption]).strip())}}}"]
+    for number, block in enumerate(blocks):
+        chosen = [0, *block]
+        if number:
+            lines.append(r"\par\medskip")
+        lines += _tabular([columns[i] for i in chosen], [names[i] for i in chosen], [units[i] for i in chosen],
+                          [[cells[i] for i in chosen] for cells in body])
     if notes:
         lines += [r"\par\smallskip\parbox{\linewidth}{\footnotesize", latex_escape(" ".join(notes)) + "}"]
     lines.append(rf"\end{{{environment}}}")
