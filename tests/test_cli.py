@@ -150,3 +150,22 @@ def test_table_defaults_to_the_latest_suite_and_samples_put_its_rows_side_by_sid
     assert main(["samples", "--suite", "smoke", "--store", str(store), "--out", str(out), "--clip", "7"]) == 2
     assert "--clip 7" in capsys.readouterr().err
     assert main(["samples", "--suite", "smoke", "--store", str(store), "--out", str(out), "--dataset", "vtest"]) == 2
+
+
+def test_every_option_of_every_command_has_help_text():
+    import argparse
+
+    from vpbench.cli import _parser
+
+    missing = []
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for command, sub in action.choices.items():
+                    walk(sub, f"{name} {command}")
+            elif not isinstance(action, argparse._HelpAction) and not action.help:
+                missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(_parser(), "vpbench")
+    assert not missing, missing

@@ -150,9 +150,9 @@ def _parser() -> argparse.ArgumentParser:
     prepare.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     data_commands.add_parser("list", help="the prepared data sets")
     info = data_commands.add_parser("info", help="one prepared data set's manifest: sources, decoder, splits")
-    info.add_argument("name")
+    info.add_argument("name", help="a prepared data set (see `vpbench data list`)")
     verify = data_commands.add_parser("verify", help="hash every file of a prepared data set against its manifest")
-    verify.add_argument("name")
+    verify.add_argument("name", help="a prepared data set (see `vpbench data list`)")
 
     profile = commands.add_parser("profile", help="parameters, FLOPs and latency of one model (stored as a profile-only run)")
     profile.add_argument("--model", required=True, help="a model config under configs/models")
@@ -160,13 +160,15 @@ def _parser() -> argparse.ArgumentParser:
                          help="human36m | ucf | sjtu4k (the paper's geometries) or HxW (p 8, sr 8)")
     profile.add_argument("--scale", default="paper", help="the scale of the model and geometry (default: paper)")
     profile.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
-    profile.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    profile.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                         help="fp32 | bf16 (autocast; CUDA) for the timed forwards (default fp32)")
     profile.add_argument("--samples", type=_positive, default=10, help="timed forwards per batch size (default 10)")
     profile.add_argument("--warmup", type=int, default=2, help="untimed forwards first (default 2)")
     profile.add_argument("--throughput-batch", type=int, default=0, help="a second timed batch size (0: none)")
     profile.add_argument("--fvcore", action="store_true", help="also count with fvcore (traces a real forward)")
-    profile.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    profile.add_argument("--store", type=Path, default=DEFAULT_STORE)
+    profile.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a config value, e.g. --set model.layers=4 (repeatable)")
+    profile.add_argument("--store", type=Path, default=DEFAULT_STORE, help=store_help)
     return parser
 
 

@@ -9,9 +9,10 @@ the paper's own units, and the caption says which units those are.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,31 @@ def row_labels(runs: pd.DataFrame, suite: Suite) -> list[str]:
     present = list(dict.fromkeys(ordered["label"]))
     listed = [e.label for e in suite.models if e.label in present]
     return listed + [label for label in present if label not in listed]
+
+
+@dataclass
+class RowGroup:
+    """One data set's part of a suite's table: its runs, the reference row's runs, and each row's runs."""
+
+    dataset: str
+    runs: pd.DataFrame
+    reference: pd.DataFrame | None  # the suite's reference row on this data set (None: the suite has none)
+    rows: list[tuple[str, pd.DataFrame]]  # (label, that row's runs, one per seed) in row order
+
+    def compared(self, row: pd.DataFrame, clips: pd.DataFrame, metric: str):
+        """``row``'s paired difference against the reference row on ``metric`` (None for the reference itself)."""
+        return _comparison(row, self.reference, clips, metric)
+
+
+def row_groups(runs: pd.DataFrame, suite: Suite) -> Iterator[RowGroup]:
+    """The suite's data sets that have runs, in its order: the one loop every layout shares."""
+    for dataset in suite.datasets:
+        subset = runs[runs["dataset"] == dataset]
+        if subset.empty:
+            continue
+        reference = subset[subset["label"] == suite.reference] if suite.reference else None
+        yield RowGroup(dataset, subset, reference,
+                       [(label, subset[subset["label"] == label]) for label in row_labels(subset, suite)])
 
 
 def _unlisted_note(runs: pd.DataFrame, suite: Suite) -> str:
@@ -128,19 +154,14 @@ def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool)
     """Table 3: PSNR and LPIPS (averaged over the horizon), parameters and FLOPs at the paper geometry."""
     published = published_numbers(suite)["table3"]
     tables = []
-    for dataset in suite.datasets:
-        subset = runs[runs["dataset"] == dataset]
-        if subset.empty:
-            continue
-        reference = subset[subset["label"] == suite.reference] if suite.reference else None
+    for part in row_groups(runs, suite):
         rows = []
-        for label in row_labels(subset, suite):
-            group = subset[subset["label"] == label]
+        for label, group in part.rows:
             row = {"label": label, "psnr": mean_ci(group["psnr_mean"]), "lpips": mean_ci(group["lpips_mean"]),
                    "params": _first(group, "paper_params_without_norm"),
                    "flops": _first(group, "paper_macs_per_step_mean"),
-                   "dpsnr": _comparison(group, reference, clips, "psnr"),
-                   "dlpips": _comparison(group, reference, clips, "lpips"), "stopped": _stopped(group)}
+                   "dpsnr": part.compared(group, clips, "psnr"),
+                   "dlpips": part.compared(group, clips, "lpips"), "stopped": _stopped(group)}
             if paper and label in published:
                 ref = published[label]
                 row.update(paper_psnr=ref["psnr"], paper_lpips=ref["lpips"], paper_params=ref["params_mi"],
@@ -156,15 +177,15 @@ def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool)
                         Column("paper_lpips", "LPIPS (×10⁻²)", "paper", group="Paper", short="LPIPS"),
                         Column("paper_params", "Params (Mi)", "paper", group="Paper", short="Params"),
                         Column("paper_flops", "FLOPs (GiMAC/step)", "paper", group="Paper", short="FLOPs")]
-        g = subset.iloc[0]
+        g = part.runs.iloc[0]
         units = (f"Params (Mi = 2^20, norm-layer parameters excluded) and FLOPs (GiMAC = 2^30 MACs per recurrent "
                  f"step) are counted at the paper geometry ({int(g['paper_height'])}x{int(g['paper_width'])}, the "
                  f"model config at paper scale) with torch.utils.flop_counter on the meta device: the units of the "
                  f"paper's Table 3.")
         if paper:
             units += " Paper columns: Table 3 of Chang et al. 2022, trained on the real Human3.6M."
-        tables.append(Table(f"Table 3 layout: {suite.name} on {dataset}", columns, rows,
-                            *_caption(suite, runs, dataset, units)))
+        tables.append(Table(f"Table 3 layout: {suite.name} on {part.dataset}", columns, rows,
+                            *_caption(suite, runs, part.dataset, units)))
     return tables
 
 
@@ -173,11 +194,10 @@ def losses(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -
     published = published_numbers(suite)["table4"]
     rows = {label: {"label": label} for label in row_labels(runs, suite)}
     columns = [Column("label", "Loss")]
-    for dataset in suite.datasets:
-        subset = runs[runs["dataset"] == dataset]
-        if subset.empty:
-            continue
-        reference = subset[subset["label"] == suite.reference] if suite.reference else None
+    datasets = []
+    for part in row_groups(runs, suite):
+        dataset = part.dataset
+        datasets.append(dataset)
         tag = published_numbers(suite)["datasets"].get(dataset, {}).get("paper", dataset)
         columns += [Column((dataset, "psnr"), "PSNR↑", "psnr", group=tag),
                     Column((dataset, "lpips"), "LPIPS↓", "lpips", group=tag),
@@ -187,12 +207,12 @@ def losses(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -
         if paper:
             columns += [Column((dataset, "paper_psnr"), "paper PSNR (dB)", "paper", group=tag),
                         Column((dataset, "paper_lpips"), "paper LPIPS (×10⁻²)", "paper", group=tag)]
-        for label, row in rows.items():
-            group = subset[subset["label"] == label]
+        for label, group in part.rows:
+            row = rows[label]
             row[(dataset, "psnr")] = mean_ci(group["psnr_mean"])
             row[(dataset, "lpips")] = mean_ci(group["lpips_mean"])
-            row[(dataset, "dpsnr")] = _comparison(group, reference, clips, "psnr")
-            row[(dataset, "dlpips")] = _comparison(group, reference, clips, "lpips")
+            row[(dataset, "dpsnr")] = part.compared(group, clips, "psnr")
+            row[(dataset, "dlpips")] = part.compared(group, clips, "lpips")
             row[(dataset, "stopped")] = _stopped(group)
             ref = published.get(dataset, {}).get(label)
             if paper and ref:
@@ -200,7 +220,7 @@ def losses(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -
     note = "One column group per data set; the rest of this caption describes the last of them."
     if paper:
         note += " Paper columns: Table 4 of Chang et al. 2022 (real UCF Sports and Human3.6M)."
-    caption = _caption(suite, runs, [d for d in suite.datasets if (runs["dataset"] == d).any()][-1], note)
+    caption = _caption(suite, runs, datasets[-1], note)
     return [Table(f"Table 4 layout: {suite.name}", columns, list(rows.values()), *caption)]
 
 
@@ -208,14 +228,11 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bo
     """Tables 1-2: per-step PSNR / SSIM / LPIPS at the paper's horizons, inference time over 10 samples."""
     reference_numbers = {**published_numbers(suite)["table1"], **published_numbers(suite)["table2"]}
     tables = []
-    for dataset in suite.datasets:
-        subset = runs[runs["dataset"] == dataset]
-        if subset.empty:
-            continue
+    for part in row_groups(runs, suite):
+        dataset, subset = part.dataset, part.runs
         context, horizon = int(_first(subset, "context")), int(_first(subset, "horizon"))
         horizons = published_numbers(suite)["datasets"].get(dataset, {}).get("horizons") or [context + 1, context + horizon]
         published = reference_numbers.get(dataset, {})
-        reference = subset[subset["label"] == suite.reference] if suite.reference else None
         columns = [Column("label", "Method")]
         for t in horizons:
             for metric in METRICS:
@@ -233,8 +250,7 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bo
             if any("time_10_samples_s" in v for v in published.values()):
                 columns.append(Column(("paper", "time"), "Time, 10 samples (s)", "paper", group="Paper"))
         rows = []
-        for label in row_labels(subset, suite):
-            group = subset[subset["label"] == label]
+        for label, group in part.rows:
             row: dict[str, Any] = {"label": label}
             for t in horizons:
                 step = t - context
@@ -243,9 +259,9 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bo
                     row[(f"t={t}", metric)] = mean_ci(group[key]) if key in group and 1 <= step <= horizon else None
             ten = group[group["latency_b1_samples"] == 10]["latency_b1_total_s"] if "latency_b1_samples" in group else []
             row["time10"] = mean_ci(ten) if len(ten) else None
-            row["dpsnr"] = _comparison(group, reference, clips, "psnr")
-            row["dpsnr1"] = _comparison(group, reference, clips, "psnr@1")
-            row["dssim1"] = _comparison(group, reference, clips, "ssim@1")
+            row["dpsnr"] = part.compared(group, clips, "psnr")
+            row["dpsnr1"] = part.compared(group, clips, "psnr@1")
+            row["dssim1"] = part.compared(group, clips, "ssim@1")
             row["stopped"] = _stopped(group)
             ref = published.get(label)
             if paper and ref:
@@ -268,10 +284,8 @@ def profile(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) 
     """Cost of every model at each geometry: parameters, MACs per step and per sample, latency, memory."""
     published3, published2 = published_numbers(suite)["table3"], published_numbers(suite)["table2"]
     tables = []
-    for dataset in suite.datasets:
-        subset = runs[runs["dataset"] == dataset]
-        if subset.empty:
-            continue
+    for part in row_groups(runs, suite):
+        dataset, subset = part.dataset, part.runs
         columns = [Column("label", "Method"), Column("params", "Params", "m", latex=False),
                    Column("params_wo", "Params w/o norm", "mi", short="Params"),
                    Column("macs_step", "MACs/step", "gmac", latex=False), Column("gimac_step", "MACs/step", "gimac"),
@@ -285,8 +299,7 @@ def profile(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) 
                         Column("paper_flops", "FLOPs (GiMAC/step)", "paper", group="Paper", short="MACs/step"),
                         Column("paper_time", "Time, 10 samples (s)", "paper", group="Paper", short="Time (10)")]
         rows = []
-        for label in row_labels(subset, suite):
-            group = subset[subset["label"] == label]
+        for label, group in part.rows:
             row = {"label": label, "params": _first(group, "params"), "params_wo": _first(group, "params_without_norm"),
                    "macs_step": _first(group, "macs_per_step_mean"), "gimac_step": _first(group, "macs_per_step_mean"),
                    "macs_sample": _first(group, "macs_per_sample"),
