@@ -6,7 +6,7 @@ at ``--scale`` on the train split's frames (encode -> decode, MSE, Adam) and pri
 reconstructing the test split's first predicted frames, beside copy-last's PSNR at that frame: a
 codec ceiling below copy-last means no model on this codec can beat copy-last at t = 1.
 
-    OMP_NUM_THREADS=1 .venv/bin/python leaderboards/codec_ceiling.py --dataset vtest
+    OMP_NUM_THREADS=1 .venv/bin/python leaderboards/codec_ceiling.py --dataset vtest [--set model.hidden=48]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from vpbench import registry
-from vpbench.config import RunSpec, resolve
+from vpbench.config import RunSpec, parse_overrides, resolve
 from vpbench.data import load_splits, to_float
 
 
@@ -35,10 +35,12 @@ def main() -> None:
     parser.add_argument("--scale", default="small")
     parser.add_argument("--steps", type=int, default=1000, help="Adam steps of --batch frames")
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set model.hidden=48 (the codec's width; repeatable)")
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    cfg = resolve(RunSpec(args.model, args.dataset), args.scale)
+    cfg = resolve(RunSpec(args.model, args.dataset), args.scale, parse_overrides(args.overrides) or None)
     codec = registry.build(cfg.model, cfg.data.geometry()).codec
     splits = load_splits(cfg.data, progress=False)
     train = to_float(torch.stack([splits["train"][i] for i in range(len(splits["train"]))]))
@@ -55,7 +57,8 @@ def main() -> None:
     with torch.no_grad():
         ceiling = psnr_per_frame(codec.decode(codec.encode(test[:, context])), test[:, context]).mean().item()
     copy_last = psnr_per_frame(test[:, context - 1], test[:, context]).mean().item()
-    print(f"{args.dataset} ({args.scale}), the {args.model} codec after {args.steps} steps: reconstruction of the "
+    width = f" at {cfg.model['hidden']} channels" if "hidden" in cfg.model else ""
+    print(f"{args.dataset} ({args.scale}), the {args.model} codec{width} after {args.steps} steps: reconstruction of the "
           f"first predicted frame {ceiling:.2f} dB; copy-last at that frame {copy_last:.2f} dB "
           f"({len(test)} test clips)")
 
