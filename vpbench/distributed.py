@@ -52,6 +52,10 @@ class Group:
         """The contiguous part of ``range(size)`` this process handles (sizes differ by at most one)."""
         return range(self.rank * size // self.world, (self.rank + 1) * size // self.world)
 
+    def part(self, local_batch: int) -> slice:
+        """This process's contiguous slice of a global batch made of ``world`` local batches."""
+        return slice(self.rank * local_batch, (self.rank + 1) * local_batch)
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
@@ -82,7 +86,7 @@ class Group:
 
 
 SINGLE = Group()
-_batch_slice = (0, 1)  # (rank, world) whose slice of each global batch this process holds
+_slicing = SINGLE  # the group whose slice of each global training batch this process holds
 
 
 def _collective_device() -> torch.device:
@@ -140,18 +144,17 @@ def leave(group: Group) -> None:
 @contextmanager
 def slicing_batches(group: Group):
     """While active, :func:`batch_slice` gives this process's slice of each global training batch."""
-    global _batch_slice
-    previous, _batch_slice = _batch_slice, (group.rank, group.world)
+    global _slicing
+    previous, _slicing = _slicing, group
     try:
         yield
     finally:
-        _batch_slice = previous
+        _slicing = previous
 
 
 def batch_slice(local_batch: int) -> tuple[int, slice]:
     """``(global batch, this process's slice of it)`` for a local batch of ``local_batch`` samples."""
-    rank, world = _batch_slice
-    return local_batch * world, slice(rank * local_batch, (rank + 1) * local_batch)
+    return local_batch * _slicing.world, _slicing.part(local_batch)
 
 
 def check_batch(batch_size: int, group: Group, key: str) -> int:

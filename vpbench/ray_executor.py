@@ -134,7 +134,7 @@ class RayExecutor:
                                            None if status == "complete" else record["error"])
                 print(f"{label} {run_id}: {'complete, skipped' if status == 'complete' else 'failed before, kept'}",
                       flush=True)
-            elif run_id not in outcomes and all(run_id != p[2] for p in pending):
+            elif run_id not in outcomes and run_id not in {queued for _, _, queued in pending}:
                 pending.append((label, cfg, run_id))
         if pending:
             self._connect()

@@ -222,8 +222,7 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
     context, horizon = cfg.data.context, cfg.data.horizon
     bad_gradients = 0
     stop = start if plateau["converged_at"] is not None else tc.steps  # a converged run trains no further
-    part = slice(group.rank * local_batch, (group.rank + 1) * local_batch)
-    batches = train_loader(splits["train"], tc.batch_size, cfg.seed, start, stop, part)
+    batches = train_loader(splits["train"], tc.batch_size, cfg.seed, start, stop, group.part(local_batch))
     bar = tqdm(batches, total=stop, initial=start, desc=f"train {cfg.model_name}", unit="step",
                disable=not (progress and group.main), leave=False)
     with (log_path.open("a") if group.main else open(os.devnull, "w")) as log, slicing_batches(group):
