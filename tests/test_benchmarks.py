@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections import Counter
 import sys
 
 import pytest
+import torch
 
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import speed  # noqa: E402
+import step_ceiling  # noqa: E402
 
 
 def test_speed_quick_times_every_variant_and_checks_agreement(tmp_path, capsys):
@@ -34,6 +37,32 @@ def test_speed_reports_a_failing_model_and_exits_nonzero(tmp_path):
     rows = json.loads((tmp_path / "speed.json").read_text())["rows"]
     assert any(r["model"] == "no_such_model" and "no_such_model" in r["error"] for r in rows)
     assert any(r["model"] == "convlstm" and r["agrees"] for r in rows)  # the others still measured
+
+
+def test_step_ceiling_records_each_heavy_call_with_a_replayable_signature():
+    conv, linear = torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Linear(8, 5)
+    recorder = step_ceiling.HeavyCalls()
+    with recorder:
+        out = linear(conv(torch.randn(2, 3, 6, 6)).mean((2, 3)))
+        out.sum().backward()
+    ops = Counter()
+    for (func, _, _), count in recorder.calls.items():
+        ops[func.__name__] += count
+    assert ops["convolution.default"] == 1 and ops["convolution_backward.default"] == 1
+    assert ops["addmm.default"] == 1 and ops["mm.default"] == 2  # linear forward; its input and weight gradients
+    for (func, args, kwargs) in recorder.calls:
+        assert step_ceiling.time_call(func, args, kwargs, warmup=0, repeats=1) > 0
+
+
+def test_step_ceiling_quick_bounds_every_model_it_is_given(tmp_path):
+    assert step_ceiling.main(["--quick", "--models", "convlstm,e3dlstm", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "step_ceiling.json").read_text())["rows"]
+    assert [r["model"] for r in rows] == ["convlstm", "e3dlstm"]
+    for r in rows:
+        assert r["heavy_calls"] >= r["distinct_calls"] > 0 and r["flops"] > 0
+        assert r["step_ms"] > 0 and r["heavy_ms"] > 0
+        assert r["ceiling_same_kernels"] == pytest.approx(r["step_ms"] / r["heavy_ms"])
+    assert "| e3dlstm |" in (tmp_path / "step_ceiling.md").read_text()
 
 
 @pytest.mark.slow
