@@ -1,10 +1,14 @@
-"""Every row of an exported suite against one reference row, per data set: the closing note's numbers.
+"""Rows of an exported suite against a reference row, per data set: the closing note's numbers.
 
 For PSNR, SSIM and LPIPS at the first predicted frame and over the horizon, the paired difference
 (row - reference) on the shared seeds and test clips with its 95% two-level bootstrap interval, the
 same statistic the tables print (``*``: the interval excludes zero), and where each seed stopped.
+Every row is compared against one reference label, or, with ``--pair``, chosen rows against chosen
+references.
 
     .venv/bin/python leaderboards/compare.py leaderboards/leaderboard copy-last
+    .venv/bin/python leaderboards/compare.py leaderboards/residual_speed \\
+        --pair "RPM w/o residual, 0.54 px=RPM, 0.54 px" --pair "RPM, 0.54 px=copy-last, 0.54 px"
 """
 
 from __future__ import annotations
@@ -22,26 +26,34 @@ METRICS = (("psnr", 1.0, 2), ("ssim", 1.0, 3), ("lpips", 100.0, 2))  # name, dis
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="a folder written by `vpbench export`")
-    parser.add_argument("reference", nargs="?", default="copy-last", help="the reference row's label")
+    parser.add_argument("reference", nargs="?", default="copy-last",
+                        help="the reference row's label for every other row (default copy-last)")
+    parser.add_argument("--pair", action="append", default=[], metavar="ROW=REFERENCE",
+                        help="compare only ROW against REFERENCE (labels; repeatable)")
     args = parser.parse_args()
     runs, clips = from_csv(args.folder)
     for dataset, subset in runs.groupby("dataset", sort=False):
-        reference = subset[subset["label"] == args.reference]
-        print(f"## {dataset} (vs {args.reference}; LPIPS x 10^-2)")
-        print("| row | " + " | ".join(f"Δ{m.upper()} {w}" for w in ("t=1", "mean") for m, _, _ in METRICS) + " | stopped |")
-        for label in dict.fromkeys(subset["label"]):
-            if label == args.reference:
-                continue
-            group = subset[subset["label"] == label]
+        labels = list(dict.fromkeys(subset["label"]))
+        pairs = [tuple(p.split("=", 1)) for p in args.pair] or [(label, args.reference) for label in labels
+                                                                 if label != args.reference]
+        for row, reference in pairs:
+            if row not in labels or reference not in labels:
+                raise SystemExit(f"{args.folder}: {dataset}: no row labelled {row if row not in labels else reference!r} "
+                                 f"(labels: {', '.join(labels)})")
+        print(f"## {dataset} (LPIPS x 10^-2)")
+        print("| row | vs | " + " | ".join(f"Δ{m.upper()} {w}" for w in ("t=1", "mean") for m, _, _ in METRICS)
+              + " | stopped |")
+        for row, reference in pairs:
+            group, base = subset[subset["label"] == row], subset[subset["label"] == reference]
             cells = []
             for suffix in ("@1", ""):
                 for metric, scale, digits in METRICS:
                     c = paired_difference(_clip_values(group, clips, metric + suffix),
-                                          _clip_values(reference, clips, metric + suffix))
+                                          _clip_values(base, clips, metric + suffix))
                     cells.append("N/A" if c is None else
                                  f"{c.difference * scale:+.{digits}f} [{c.low * scale:+.{digits}f}, "
                                  f"{c.high * scale:+.{digits}f}]{'*' if c.significant else ''}")
-            print(f"| {label} | " + " | ".join(cells) + f" | {_stopped(group) or '-'} |")
+            print(f"| {row} | {reference} | " + " | ".join(cells) + f" | {_stopped(group) or '-'} |")
 
 
 if __name__ == "__main__":

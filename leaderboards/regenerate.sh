@@ -2,7 +2,7 @@
 # Renders every table and plot in leaderboards/ from the committed CSV (no store, no training).
 set -euo pipefail
 VPBENCH=${VPBENCH:-.venv/bin/vpbench}
-for suite in ablation losses leaderboard profile smoke; do
+for suite in ablation losses leaderboard profile smoke residual_speed convlstm_budget; do
     dir="leaderboards/$suite"
     [ -f "$dir/runs.csv" ] || continue
     "$VPBENCH" table --suite "$suite" --from "$dir" --paper --format markdown > "$dir/table.md"
