@@ -5,10 +5,11 @@ matmul's FLOPs: they can only remove the time spent around them. This script bou
 buy on this machine. For one plain training step of each model at ``benchmarks/speed.py``'s geometry
 (batch 4, teacher forcing, MSE, backward, Adam) it
 
-1. times the step (median of ``--repeats`` calls after warm-up);
-2. records every convolution and matmul the step dispatches, forward and backward, with its shapes,
+1. records every convolution and matmul the step dispatches, forward and backward, with its shapes,
    strides and arguments (``TorchDispatchMode``);
-3. replays each distinct call alone on fresh random tensors and times it (median), times its count.
+2. in each of ``--repeats`` rounds, times one whole step, then replays each distinct call once, alone,
+   on fresh random tensors, and adds its time times its count;
+3. takes the median over rounds of both (rounds in turns, so drift in the machine's speed hits both).
 
 ``heavy`` is the sum of those isolated times: the step if nothing but its convolutions and matmuls
 ran, each at the speed it reaches alone. ``step / heavy`` is the ceiling of any fast path that keeps
@@ -78,46 +79,48 @@ def _rebuild(described):
     return described
 
 
-def time_call(func, args, kwargs, warmup: int, repeats: int) -> float:
-    """Median seconds of ``func`` alone on random tensors of the recorded shapes."""
+def replayable(func, args, kwargs):
+    """A call of ``func`` on fresh random tensors of the recorded shapes and strides."""
     tensors = [_rebuild(a) for a in args]
     named = {k: _rebuild(v) for k, v in kwargs}
-    for _ in range(warmup):
-        func(*tensors, **named)
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func(*tensors, **named)
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds)
+    return lambda: func(*tensors, **named)
+
+
+def seconds_of(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
 
 
 def sgemm_rate(repeats: int, n: int = 2048) -> float:
-    """FLOP/s of an n x n fp32 matrix product (median of ``repeats``)."""
+    """FLOP/s of an n x n fp32 matrix product: the best of ``repeats`` (a peak)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
-    return 2 * n ** 3 / time_call(aten.mm.default, (_describe(a), _describe(b)), (), 1, repeats)
+    return 2 * n ** 3 / min(seconds_of(lambda: a @ b) for _ in range(repeats))
 
 
 def ceiling_row(name: str, quick: bool, warmup: int, repeats: int, sgemm: float) -> dict:
+    """One model's step against its heavy calls alone, timed in turns (a step, then every replayed
+    call once, ``repeats`` rounds) so that drift in the machine's speed hits both alike."""
     overrides = None if quick else ({"layers": 4} if name == "crevnet" else dict(BENCH_SIZES))
     model, geometry = build(name, "moving_digits", "smoke" if quick else "paper", overrides, torch.device("cpu"))
     case = Case("train", model, FastPaths(), geometry, TRAIN_BATCH, torch.device("cpu"))
-    for _ in range(warmup):
-        case()
-    step_seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        case()
-        step_seconds.append(time.perf_counter() - start)
-    step = statistics.median(step_seconds)
     recorder = HeavyCalls()
     with FlopCounterMode(display=False) as flops, recorder:
         case()
-    heavy = sum(count * time_call(func, args, kwargs, warmup, repeats)
-                for (func, args, kwargs), count in recorder.calls.items())
+    calls = [(replayable(func, args, kwargs), count) for (func, args, kwargs), count in recorder.calls.items()]
+    for _ in range(warmup):
+        case()
+        for call, _count in calls:
+            call()
+    steps, heavies = [], []
+    for _ in range(repeats):
+        steps.append(seconds_of(case))
+        heavies.append(sum(count * seconds_of(call) for call, count in calls))
+    step, heavy = statistics.median(steps), statistics.median(heavies)
     total_flops = flops.get_total_flops()
-    return {"model": name, "step_ms": step * 1e3, "heavy_ms": heavy * 1e3, "heavy_calls": sum(recorder.calls.values()),
+    return {"model": name, "step_ms": step * 1e3, "heavy_ms": heavy * 1e3, "step_ms_all": [s * 1e3 for s in steps],
+            "heavy_ms_all": [h * 1e3 for h in heavies], "heavy_calls": sum(recorder.calls.values()),
             "distinct_calls": len(recorder.calls), "flops": total_flops, "step_flop_per_s": total_flops / step,
             "ceiling_same_kernels": step / heavy, "ceiling_at_sgemm_rate": step / (total_flops / sgemm)}
 
@@ -139,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated model configs (default: all nine)")
     parser.add_argument("--quick", action="store_true", help="smoke sizes, one warm-up and one repeat (a test)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed calls per step and per replayed call (default 5)")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds of one timed step and every call replayed once (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls first (default 1)")
     parser.add_argument("--threads", type=int, default=None, help="CPU compute threads (default: torch's)")
     parser.add_argument("--out", type=Path, default=None, help="folder for step_ceiling.json and step_ceiling.md")

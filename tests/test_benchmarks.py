@@ -51,7 +51,7 @@ def test_step_ceiling_records_each_heavy_call_with_a_replayable_signature():
     assert ops["convolution.default"] == 1 and ops["convolution_backward.default"] == 1
     assert ops["addmm.default"] == 1 and ops["mm.default"] == 2  # linear forward; its input and weight gradients
     for (func, args, kwargs) in recorder.calls:
-        assert step_ceiling.time_call(func, args, kwargs, warmup=0, repeats=1) > 0
+        assert step_ceiling.seconds_of(step_ceiling.replayable(func, args, kwargs)) > 0
 
 
 def test_step_ceiling_quick_bounds_every_model_it_is_given(tmp_path):
