@@ -35,6 +35,14 @@ for suite in "${SUITES[@]}"; do
     "$VPBENCH" export --suite "$suite" --store "$STORE" --out "leaderboards/$suite"
 done
 "$VPBENCH" export --suite smoke --store runs/leaderboards-smoke.sqlite --out leaderboards/smoke
+# the two diagnostic suites the README cites, one worker each (the residual's speed dependence shares
+# the ablation's runs at the protocol's speed; the ConvLSTM budget study takes about an hour)
+OMP_NUM_THREADS=1 "$VPBENCH" run --suite residual_speed --scale small --store "$STORE" --no-progress > runs/leaderboards-residual.log 2>&1 &
+OMP_NUM_THREADS=1 "$VPBENCH" run --suite convlstm_budget --scale small --store "$STORE" --no-progress > runs/leaderboards-budget.log 2>&1 &
+wait
+for suite in residual_speed convlstm_budget; do
+    "$VPBENCH" export --suite "$suite" --store "$STORE" --out "leaderboards/$suite"
+done
 bash leaderboards/regenerate.sh
 # sample strips (they read the run folders, so regenerate.sh cannot redo them from the CSV)
 for dataset in moving_digits vtest; do
@@ -42,6 +50,9 @@ for dataset in moving_digits vtest; do
     "$VPBENCH" samples --suite losses --dataset "$dataset" --store "$STORE" --out "leaderboards/losses/samples_$dataset.png"
 done
 "$VPBENCH" samples --suite ablation --dataset moving_digits --store "$STORE" --out leaderboards/ablation/samples_moving_digits.png
+for clip in 0 1; do
+    "$VPBENCH" samples --suite convlstm_budget --clip "$clip" --store "$STORE" --out "leaderboards/convlstm_budget/samples_moving_digits_$clip.png"
+done
 # the diagnostics the README cites (one thread each, one after the other)
 OMP_NUM_THREADS=1 .venv/bin/python leaderboards/memorise_digits.py --out leaderboards/leaderboard/memorised_moving_digits.png
 for dataset in moving_digits vtest; do

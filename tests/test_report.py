@@ -273,6 +273,10 @@ def test_samples_put_models_side_by_side_on_the_same_clip(tmp_path):
         compose([("half", tmp_path / "a" / "test000.png"), ("other", tmp_path / "c" / "test000.png")], 4, 4, "t")
     with pytest.raises(VpbenchError, match="does not hold 9 frames"):
         compose([("half", tmp_path / "a" / "test000.png")], 4, 5, "t")
+    long_label = "ConvLSTM 2x32 on a 16x16 latent, 8k steps, with a label longer than the margin"
+    wide = np.asarray(compose([(long_label, tmp_path / "b" / "test000.png")], 4, 4, "t").convert("L"))
+    label_band = wide[:, : wide.shape[1] - single.width]  # left of the frames: the labels alone
+    assert (label_band[:, :12] < 128).any() and not (label_band[:, :2] < 128).any(), "the long label is cut at the left edge"
     assert [frame_index(i, 4) for i in range(8)] == ["t=−3", "t=−2", "t=−1", "t=0", "t=1", "t=2", "t=3", "t=4"]
     gif = Image.open(tmp_path / "a" / "test000.gif")
     assert gif.n_frames == 8 and gif.height == single.height // 2 - 2 + GIF_HEADER  # a strip row + the header

@@ -10,6 +10,8 @@ from the first context frame, call t = T_in + 1).
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,7 @@ from vpbench.errors import VpbenchError
 from vpbench.picture_labels import frame_label, label_font
 
 GAP = 4  # white pixels between frames and between the two rows of a run's sample image
-MARGIN = 180  # room for the row labels on the left
+MARGIN = 180  # the least room for the row labels on the left; a longer label widens it
 HEADER = 22  # room for the frame indices on top
 
 
@@ -58,15 +60,16 @@ def compose(rows: list[tuple[str, Path]], context: int, horizon: int, title: str
         if top.shape != truth.shape or not np.array_equal(top, truth):
             raise VpbenchError(f"{path}: not the same clip as {rows[0][1]} (its ground truth differs)")
         named.append((label, bottom))
-    canvas = Image.new("RGB", (MARGIN + width, HEADER * 2 + len(named) * (height + GAP)), "white")
-    draw = ImageDraw.Draw(canvas)
     font = label_font(13)
+    margin = max(MARGIN, 16 + math.ceil(max(font.getlength(label) for label, _ in named)))
+    canvas = Image.new("RGB", (margin + width, HEADER * 2 + len(named) * (height + GAP)), "white")
+    draw = ImageDraw.Draw(canvas)
     draw.text((4, 2), title, fill="black", font=font)
     for index in range(frames):
-        x = MARGIN + index * (side + GAP) + side // 2
+        x = margin + index * (side + GAP) + side // 2
         draw.text((x, HEADER + 2), frame_index(index, context), fill="black", font=font, anchor="mt")
     for row, (label, pixels) in enumerate(named):
         y = HEADER * 2 + row * (height + GAP)
-        canvas.paste(Image.fromarray(pixels), (MARGIN, y))
-        draw.text((MARGIN - 8, y + height // 2), label, fill="black", font=font, anchor="rm")
+        canvas.paste(Image.fromarray(pixels), (margin, y))
+        draw.text((margin - 8, y + height // 2), label, fill="black", font=font, anchor="rm")
     return canvas
