@@ -11,7 +11,6 @@ from the first context frame, call t = T_in + 1).
 from __future__ import annotations
 
 import math
-
 from pathlib import Path
 
 import numpy as np
