@@ -15,7 +15,7 @@ from pathlib import Path
 from vpbench.errors import VpbenchError
 from vpbench.store import DEFAULT_STORE
 
-FORMATS = ("markdown", "latex", "csv")
+FORMATS = ("markdown", "latex", "csv", "html")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,7 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--fast", default="none", metavar="SWITCHES",
                      help="fast paths to train and evaluate with, e.g. fuse,channels_last (or compile, all, none); "
                           "they change no run id, and the run records them (vpbench/fast.py)")
-    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument("--no-progress", action="store_true",
+                     help="hide progress: the bars on a terminal, the line per validation elsewhere")
+    run.add_argument("--log", choices=("none", "tensorboard"), default="none",
+                     help="tensorboard: also write each run's losses, learning rate, gradient norm and a prediction "
+                          "strip per validation under <runs dir>/<run id>/tb/ (pip install -e '.[tensorboard]'); "
+                          "changes no run id (default none)")
     run.add_argument("--retry-failed", type=_yes_no, default=True, metavar="yes|no",
                      help="run again the runs the store holds as failed (default yes)")
     run.add_argument("--executor", choices=("inprocess", "ray"), default="inprocess",
@@ -102,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
                        "most recent run in the store)")
     table.add_argument("--runs", choices=("all",), help="all: every complete run in the store, one row each "
                        "(no suite layout)")
-    table.add_argument("--format", choices=FORMATS, default="markdown", help="markdown | latex | csv (default markdown)")
+    table.add_argument("--format", choices=FORMATS, default="markdown", help="markdown | latex | csv | html (default markdown)")
     table.add_argument("--paper", action="store_true", help="add the paper's published numbers beside ours")
     table.add_argument("--store", type=Path, default=DEFAULT_STORE, help=store_help)
     table.add_argument("--from", dest="source", type=Path, help=from_help)
@@ -118,6 +123,16 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True, help="the folder to write the CSV files to (created if missing)")
     export.add_argument("--store", type=Path, default=DEFAULT_STORE, help=store_help)
     export.set_defaults(source=None)
+
+    site = commands.add_parser("site", help="a static HTML site of the suites' tables, plots, strips and runs "
+                               "(works from file://, no network)")
+    site.add_argument("--out", type=Path, required=True, help="the folder to write the site to (created if missing)")
+    site.add_argument("--suite", nargs="+", action="extend", metavar="SUITE",
+                      help="only these suites (default: every suite in the store or under --from)")
+    site.add_argument("--from", dest="source", nargs="+", action="extend", type=Path, metavar="DIR",
+                      help="exported folders (`vpbench export`), or a folder of them such as leaderboards/, "
+                           "instead of a store; their plots and strips are linked, not copied")
+    site.add_argument("--store", type=Path, default=DEFAULT_STORE, help=store_help)
 
     show = commands.add_parser("show", help="print one stored run")
     show.add_argument("run_id", help="a run id or a unique prefix")
@@ -242,6 +257,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         fast = FastPaths.parse(args.fast)
     except ValueError as exc:
         raise VpbenchError(f"--fast: {exc}") from None
+    from vpbench.tensorboard_log import check_available
+
+    check_available(args.log)
     for _, cfg in runs:
         run_id_of(cfg)  # a data set that must exist and does not is an error before anything is written
     check_fits([cfg for _, cfg in runs if cfg.task == "train"])
@@ -254,7 +272,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         from vpbench.report.layouts import paper_tables
         from vpbench.suites import load_suite
 
-        store.record_suite(load_suite(args.suite).record(paper_tables()))
+        definition = load_suite(args.suite).record(paper_tables())
+        definition["datasets"] = list(dict.fromkeys(cfg.sources["data"] for _, cfg in runs))  # as the runs name them
+        store.record_suite(definition)
     if args.executor == "ray":
         try:
             from vpbench.ray_executor import RayExecutor
@@ -262,10 +282,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise VpbenchError(f"--executor ray: Ray is not installed ({exc}); pip install -e '.[ray]'") from None
         executor = RayExecutor(store, address=args.address, cpus_per_run=args.cpus_per_run,
                                gpus_per_run=args.gpus_per_run, max_retries=args.max_retries, device=device_type,
-                               progress=not args.no_progress, retry_failed=args.retry_failed, fast=fast)
+                               progress=not args.no_progress, retry_failed=args.retry_failed, fast=fast,
+                               log=args.log)
     else:
         executor = InProcessExecutor(store, device=device, progress=not args.no_progress,
-                                     retry_failed=args.retry_failed, fast=fast, group=group)
+                                     retry_failed=args.retry_failed, fast=fast, group=group, log=args.log)
     outcomes = executor.run(runs, suite=suite)
     leave(group)
     counts = {status: sum(o.status == status for o in outcomes) for status in ("complete", "skipped", "failed", "busy")}
@@ -288,7 +309,6 @@ def _suite_frames(args: argparse.Namespace):
     """``(suite, runs, clips)`` from ``--from DIR`` (exported CSV) or from the store."""
     from vpbench.report import records
     from vpbench.store import Store
-    from vpbench.suites import load_suite
 
     if args.source is not None:
         runs, clips = records.from_csv(args.source)
@@ -296,12 +316,19 @@ def _suite_frames(args: argparse.Namespace):
     if not args.store.is_file():
         raise VpbenchError(f"no results store at {args.store} (run `vpbench run` first or pass --store)")
     store = Store(args.store)
-    definition = store.suite_definition(args.suite)  # by name: also when its file has since been removed
-    if definition is None:
-        definition = store.suite_definition(load_suite(args.suite).name)
-    suite = _reported_suite(args.suite, definition, str(args.store))
+    suite = _stored_suite(store, args.suite)
     runs, clips = records.from_store(store, suite)
     return suite, runs, clips
+
+
+def _stored_suite(store, name: str):
+    """The suite ``name`` (a name or a suite file) as the store recorded it when it ran."""
+    from vpbench.suites import load_suite
+
+    definition = store.suite_definition(name)  # by name: also when its file has since been removed
+    if definition is None:
+        definition = store.suite_definition(load_suite(name).name)
+    return _reported_suite(name, definition, str(store.path))
 
 
 def _reported_suite(name: str, definition: dict | None, where: str):
@@ -326,7 +353,16 @@ def cmd_table(args: argparse.Namespace) -> int:
             raise VpbenchError("--from needs --suite (exported CSV holds one suite)")
         if not args.store.is_file():
             raise VpbenchError(f"no results store at {args.store} (run `vpbench run` first or pass --store)")
-    if args.runs:
+    latest = None
+    if not args.suite and not args.runs:
+        latest = Store(args.store).latest_suite()
+        if latest is None:
+            print(f"vpbench: no run in {args.store} belongs to a suite: every complete run, one row each "
+                  "(--suite NAME for a suite's layout)", file=sys.stderr)
+        else:
+            print(f"vpbench: suite {latest} (that of the most recent run in {args.store}); "
+                  "--suite picks another, --runs all lists every run", file=sys.stderr)
+    if args.runs or (not args.suite and latest is None):
         import pandas as pd
 
         from vpbench.report.records import flatten
@@ -337,12 +373,8 @@ def cmd_table(args: argparse.Namespace) -> int:
     else:
         from vpbench.report.layouts import suite_tables
 
-        if not args.suite:
-            args.suite = Store(args.store).latest_suite()
-            if args.suite is None:
-                raise VpbenchError(f"{args.store}: no run belongs to a suite; pass --suite, or --runs all for every run")
-            print(f"vpbench: suite {args.suite} (that of the most recent run in {args.store}); "
-                  "--suite picks another, --runs all lists every run", file=sys.stderr)
+        if latest is not None:
+            args.suite = latest
             try:
                 suite, runs, clips = _suite_frames(args)
             except VpbenchError as exc:
@@ -361,11 +393,12 @@ def _check_out_folder(out: Path) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from vpbench.report.layouts import published_numbers
-    from vpbench.report.records import export
+    from vpbench.report.records import details, export
+    from vpbench.store import Store
 
     _check_out_folder(args.out)
     suite, runs, clips = _suite_frames(args)
-    for path in export(runs, clips, args.out, suite.record(published_numbers(suite))):
+    for path in export(runs, clips, args.out, suite.record(published_numbers(suite)), details(Store(args.store), suite)):
         print(path)
     return 0
 
@@ -380,39 +413,38 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_samples(args: argparse.Namespace) -> int:
-    from vpbench.report.samples import compose
+def cmd_site(args: argparse.Namespace) -> int:
+    from vpbench.report import site
     from vpbench.store import Store
-    from vpbench.suites import load_suite
 
-    suite = load_suite(args.suite)
+    _check_out_folder(args.out)
+    loose = None
+    if args.source:
+        results = site.from_exports(args.source, args.suite)
+    else:
+        if not args.store.is_file():
+            raise VpbenchError(f"no results store at {args.store} (run `vpbench run` first, pass --store or --from)")
+        results, loose = site.from_store(Store(args.store), args.suite)
+    if not results and (loose is None or loose.empty):
+        raise VpbenchError(f"no suite {', '.join(args.suite or [])} and no complete run to show")
+    pages = site.build(results, args.out, loose)
+    print(f"{args.out / 'index.html'}: {len(pages)} pages, {len(results)} suite(s)")
+    return 0
+
+
+def cmd_samples(args: argparse.Namespace) -> int:
+    from vpbench.report.samples import suite_strip
+    from vpbench.store import Store
+
     if not args.store.is_file():
         raise VpbenchError(f"no results store at {args.store} (run `vpbench run` first or pass --store)")
     if args.out.is_dir():
         raise VpbenchError(f"--out {args.out}: is a folder; expected the PNG file to write")
-    records = Store(args.store).runs(suite=suite.name, status="complete")
-    datasets = [d for d in suite.datasets if any(r["dataset"] == d for r in records)]
-    dataset = args.dataset or (datasets[0] if datasets else None)
-    if dataset not in datasets:
-        raise VpbenchError(f"--dataset {dataset!r}: suite {suite.name} has no complete runs on it "
-                           f"(with results: {', '.join(datasets) or 'none'})")
-    rows, seeds, scales = [], set(), set()
-    for entry in suite.models:
-        runs = sorted((r for r in records if r["dataset"] == dataset and r.get("label") == entry.label),
-                      key=lambda r: r["seed"])
-        if not runs:
-            continue
-        path = Path(runs[0]["run_dir"]) / "samples" / f"test{args.clip:03d}.png"
-        if not path.is_file():
-            raise VpbenchError(f"--clip {args.clip}: {path} does not exist (each run writes eval.samples clips)")
-        rows.append((entry.label, path))
-        seeds.add(runs[0]["seed"])
-        scales.add(runs[0]["scale"])
-    data = next(r for r in records if r["dataset"] == dataset)["config"]["data"]
-    title = (f"{suite.name} ({', '.join(sorted(scales))}): {dataset}, test clip {args.clip}, seed "
-             f"{', '.join(map(str, sorted(seeds)))}; t ≤ 0 context, t ≥ 1 predicted")
+    store = Store(args.store)
+    suite = _stored_suite(store, args.suite)
+    strip = suite_strip(store.runs(suite=suite.name, status="complete"), suite, args.dataset, args.clip)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    compose(rows, data["context"], data["horizon"], title).save(args.out)
+    strip.save(args.out)
     print(args.out)
     return 0
 
@@ -557,7 +589,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"data": cmd_data, "run": cmd_run, "profile": cmd_profile, "plot": cmd_plot, "export": cmd_export, "config": cmd_config, "table": cmd_table, "show": cmd_show, "samples": cmd_samples,
+COMMANDS = {"data": cmd_data, "run": cmd_run, "profile": cmd_profile, "plot": cmd_plot, "export": cmd_export, "config": cmd_config, "table": cmd_table, "show": cmd_show, "samples": cmd_samples, "site": cmd_site,
             "models": cmd_models}
 
 

@@ -254,10 +254,9 @@ def resolve(spec: RunSpec, scale: str, cli_overrides: dict[str, Any] | None = No
     """Merge the layers of ``spec`` at ``scale`` and validate them into a :class:`RunConfig`."""
     if scale not in SCALES:
         raise ConfigError(f"unknown scale (known: {', '.join(SCALES)})", f"--scale {scale!r}")
-    layers: list[Layer] = []
-    for kind, name in (("train", spec.train), ("datasets", spec.dataset), ("models", spec.model)):
-        layers += file_layers(find_config(kind, name), scale)
-    layers += spec.overrides
+    data_layers = dataset_layers(spec.dataset, scale)
+    layers = [*file_layers(find_config("train", spec.train), scale), *data_layers,
+              *file_layers(find_config("models", spec.model), scale), *spec.overrides]
     if cli_overrides:
         layers.append(Layer(cli_overrides, "--set"))
 
@@ -286,12 +285,62 @@ def resolve(spec: RunSpec, scale: str, cli_overrides: dict[str, Any] | None = No
         deterministic=scalars.deterministic,
         task=scalars.task,
         scale=scale,
-        sources={"model": spec.model, "dataset": spec.dataset, "train": spec.train},
+        sources={"model": spec.model, "dataset": spec.dataset, "train": spec.train,
+                 "data": data_label(spec.dataset, data_layers, sections["data"])},
         **sections,
     )
     check_data(config.data, _data_source(provenance, [layer.source for layer in layers]))
     check_geometry(options, config.data, _source_of("model", provenance) or "model")
     return config
+
+
+def dataset_layers(name: str, scale: str) -> list[Layer]:
+    """The layers of ``configs/datasets/<name>.yaml``, or, where no such file exists, those of the data set
+    ``vpbench data prepare --name NAME`` made (:func:`prepared_layer`), so a prepared data set runs by its name."""
+    try:
+        return file_layers(find_config("datasets", name), scale)
+    except ConfigError:
+        layer = prepared_layer(name)
+        if layer is None:
+            raise
+        return [layer]
+
+
+def prepared_layer(name: str) -> Layer | None:
+    """``data: {source: prepared, name: NAME, ...}`` with the size and clip length of the prepared data set
+    ``name`` (its ``vpbench_manifest.json``), context and horizon half the clip each; None where none exists."""
+    from vpbench.data.storage import MANIFEST, prepared_path
+
+    try:
+        path = prepared_path(name) / MANIFEST
+    except VpbenchError:
+        return None
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+        (height, width), length = manifest["size"], int(manifest["clip_length"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"unreadable manifest of the prepared data set {name!r} ({type(exc).__name__}: {exc})",
+                          source=str(path)) from None
+    context = max(1, length // 2)
+    data = {"source": "prepared", "name": name, "height": int(height), "width": int(width), "channels": 3,
+            "context": context, "horizon": max(1, length - context),
+            "train_clips": 1_000_000, "val_clips": 1_000_000, "test_clips": 1_000_000}  # bounds: the data decides
+    return Layer({"data": data}, f"{path} (prepared data set {name})")
+
+
+def data_label(dataset: str, layers: list[Layer], data: DataConfig) -> str:
+    """How tables name the data a run used: its dataset config's name, unless the run's own overrides point
+    it at other data (``data.source``/``data.name``), which is then named by ``data.name`` (or its source)."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merge_into(merged, layer.body)
+    declared = merged.get("data") or {}
+    defaults = DataConfig()
+    if (declared.get("source", defaults.source), declared.get("name", defaults.name)) == (data.source, data.name):
+        return dataset
+    return data.name or data.source
 
 
 def _data_source(provenance: dict[str, str], order: list[str]) -> str:

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from torch.utils.data import Subset
-from tqdm import tqdm
 
+from vpbench import progress as progress_report
 from vpbench.data import ClipDataset, eval_loader, to_float
 from vpbench.distributed import SINGLE, Group
 from vpbench.errors import NonFiniteError
@@ -41,8 +41,8 @@ def evaluate(cfg: RunConfig, model: Predictor, test_set: ClipDataset, run_dir: P
     mine = group.shard(len(test_set))
     written = mine.start  # sample files are named by the clip's index in the split
     loader = eval_loader(Subset(test_set, mine) if group.distributed else test_set, cfg.eval.batch_size)
-    batches = tqdm(loader, desc=f"test {cfg.model_name}", unit="batch", disable=not (progress and group.main),
-                   leave=False)
+    batches = progress_report.bar(loader, show=progress and group.main, desc=f"test {cfg.model_name}", unit="batch",
+                                  leave=False)
     for batch, clips in enumerate(batches):
         frames = to_float(clips).to(device)  # [B, T, C, H, W]
         prediction = model(frames[:, :context], horizon).float()  # [B, horizon, C, H, W]

@@ -34,6 +34,7 @@ from vpbench.metrics import LPIPSModel, load_lpips
 from vpbench.profiling import profile_key, profile_run
 from vpbench.schema import RunConfig
 from vpbench.store import Store, manifest
+from vpbench.tensorboard_log import TensorBoardLog
 from vpbench.train import seed_everything, train
 
 
@@ -67,7 +68,7 @@ def resolve_device(name: str) -> torch.device:
 
 def execute_run(cfg: RunConfig, run_dir: Path, store: Store, device: torch.device,
                 lpips_model: LPIPSModel | None, progress: bool = True, fast: FastPaths = FastPaths(),
-                group: Group = SINGLE) -> dict | None:
+                group: Group = SINGLE, log: str = "none") -> dict | None:
     """Run ``cfg`` end to end in ``run_dir``; return its metrics (None for a profile-only run).
 
     ``fast``: the model-level fast paths to train and evaluate with (fuse, channels_last, compile;
@@ -77,6 +78,7 @@ def execute_run(cfg: RunConfig, run_dir: Path, store: Store, device: torch.devic
     The profile is stored as soon as it is measured, once per model config and geometry
     (:func:`~vpbench.profiling.profile_key`): later seeds and suites reuse it. The caller records the metrics.
     ``group``: the processes training this run together; process 0 profiles and prepares the data first.
+    ``log``: ``tensorboard`` also writes the training curves under ``run_dir/tb`` (:mod:`vpbench.tensorboard_log`).
     """
     run_id = run_id_of(cfg)
     seed_everything(cfg.seed, cfg.deterministic)
@@ -96,7 +98,12 @@ def execute_run(cfg: RunConfig, run_dir: Path, store: Store, device: torch.devic
         group.barrier()
     seed_everything(cfg.seed, cfg.deterministic)
     model = accelerate(registry.build(cfg.model, cfg.data.geometry()).to(device), fast.for_training())
-    result = train(cfg, model, splits, run_dir, device, progress=progress, group=group)
+    board = TensorBoardLog(run_dir) if log == "tensorboard" and group.main else None
+    try:
+        result = train(cfg, model, splits, run_dir, device, progress=progress, group=group, board=board)
+    finally:
+        if board is not None:
+            board.close()
     from vpbench.evaluate import evaluate
 
     metrics = evaluate(cfg, model, splits["test"], run_dir, device, lpips_model, progress=progress, group=group)
@@ -113,13 +120,13 @@ class InProcessExecutor:
     """Runs configs in this process, one at a time; a failed run is tried again unless ``retry_failed`` is off.
 
     ``device``: a name for :func:`resolve_device`, or the device itself. ``group``: the processes that
-    run each config together (torchrun); this one alone by default.
+    run each config together (torchrun); this one alone by default. ``log``: ``none`` or ``tensorboard``.
     """
 
     def __init__(self, store: Store, runs_dir: Path | None = None, device: str | torch.device = "auto",
                  progress: bool = True, retry_failed: bool = True, fast: FastPaths = FastPaths(),
-                 group: Group = SINGLE):
-        self.store, self.fast, self.group = store, fast, group
+                 group: Group = SINGLE, log: str = "none"):
+        self.store, self.fast, self.group, self.log = store, fast, group, log
         self.retry_failed = retry_failed
         self.runs_dir = runs_dir or store.path.parent
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
@@ -138,7 +145,7 @@ class InProcessExecutor:
         main = self.group.main
         for index, (label, cfg) in enumerate(runs, start=1):
             run_id = run_id_of(cfg)
-            prefix = f"[{index}/{len(runs)}] {label} on {cfg.sources['dataset']} (seed {cfg.seed}, {cfg.scale}) {run_id}"
+            prefix = f"[{index}/{len(runs)}] {label} on {cfg.sources['data']} (seed {cfg.seed}, {cfg.scale}) {run_id}"
             record = self.group.broadcast(self.store.get(run_id) if main else None)
             if record is not None and record["status"] == "complete":
                 if suite and main:
@@ -170,7 +177,7 @@ class InProcessExecutor:
                 return Outcome(run_id, label, decision, "running in another process" if decision == "busy" else None)
             started = time.perf_counter()
             execute_run(cfg, run_dir, self.store, self.device, self._lpips_model(cfg), self.progress, self.fast,
-                        self.group)
+                        self.group, self.log)
             return Outcome(run_id, label, "complete", None, time.perf_counter() - started)
         with (run_dir / ".lock").open("w") as lock:
             try:
@@ -196,7 +203,7 @@ class InProcessExecutor:
             started = time.perf_counter()
             try:
                 metrics = execute_run(cfg, run_dir, self.store, self.device, self._lpips_model(cfg), self.progress,
-                                      self.fast, self.group)
+                                      self.fast, self.group, self.log)
             except Exception as exc:  # recorded, and the suite goes on
                 wall = time.perf_counter() - started
                 (run_dir / "error.log").write_text(traceback.format_exc())

@@ -34,6 +34,7 @@ import ray
 import torch
 from tqdm import tqdm
 
+from vpbench import progress as progress_report
 from vpbench.config import run_id_of
 from vpbench.errors import VpbenchError
 from vpbench.executors import Outcome, execute_run, resolve_device
@@ -72,7 +73,7 @@ def _note_worker(run_dir: Path) -> int:
 
 
 def run_task(cfg: RunConfig, run_dir: str, device_name: str, fast: FastPaths, profile: dict | None,
-             threads: int) -> dict:
+             threads: int, log: str = "none") -> dict:
     """The body of one run's Ray task: ``{"metrics", "profile", "device", "host", "starts"}``.
 
     A retried task finds the checkpoints of the attempt before it in ``run_dir`` and resumes there.
@@ -84,7 +85,7 @@ def run_task(cfg: RunConfig, run_dir: str, device_name: str, fast: FastPaths, pr
     profiles = _DriverProfiles(profile_key(cfg, device), profile)
     try:
         lpips_model = load_lpips(device) if cfg.eval.lpips else None
-        metrics = execute_run(cfg, folder, profiles, device, lpips_model, progress=False, fast=fast)
+        metrics = execute_run(cfg, folder, profiles, device, lpips_model, progress=False, fast=fast, log=log)
     except Exception:
         (folder / "error.log").write_text(traceback.format_exc())
         raise
@@ -113,8 +114,9 @@ class RayExecutor:
     def __init__(self, store: Store, runs_dir: Path | None = None, address: str | None = None,
                  cpus_per_run: float = 1, gpus_per_run: float = 0, max_retries: int = 3, device: str = "cpu",
                  progress: bool = True, retry_failed: bool = True, fast: FastPaths = FastPaths(),
-                 poll_s: float = 1.0):
+                 poll_s: float = 1.0, log: str = "none"):
         self.store, self.fast, self.progress, self.retry_failed = store, fast, progress, retry_failed
+        self.log = log
         self.runs_dir = (runs_dir or store.path.parent).resolve()
         self.address, self.device = address, device
         self.cpus_per_run, self.gpus_per_run, self.max_retries = cpus_per_run, gpus_per_run, max_retries
@@ -164,12 +166,12 @@ class RayExecutor:
             if suite:
                 self.store.add_to_suite(suite, run_id, label)
             cached = self.store.cached_profile(profile_key(cfg, torch.device(device)))
-            ref = task.remote(cfg, str(run_dir), device, self.fast.for_training(), cached, threads)
+            ref = task.remote(cfg, str(run_dir), device, self.fast.for_training(), cached, threads, self.log)
             submitted[ref] = (label, cfg, run_id, time.perf_counter())
 
         outcomes: dict[str, Outcome] = {}
         starts: dict[str, int] = {}
-        bar = tqdm(total=len(submitted), desc="runs on Ray", unit="run", disable=not self.progress)
+        bar = progress_report.bar(show=self.progress, total=len(submitted), desc="runs on Ray", unit="run")
         waiting = list(submitted)
         while waiting:
             done, waiting = ray.wait(waiting, num_returns=1, timeout=self.poll_s)

@@ -11,7 +11,8 @@ The run record (table ``runs``); fields marked "may be absent" are NULL until kn
 =============  ============================================================================
 run_id         16 hex digits, the hash of the resolved config + vpbench version + data fingerprint
 model          registered model name
-dataset        dataset config name (``configs/datasets``)
+dataset        the data the run used: its dataset config's name (``configs/datasets``), or the data set's own
+               name where the run's overrides chose other data (``sources.data`` of the config)
 scale          smoke | small | paper
 seed           training seed
 status         running | complete | failed
@@ -162,7 +163,7 @@ class Store:
                    VALUES (?, ?, ?, ?, ?, 'running', NULL, ?, ?, ?, ?)
                    ON CONFLICT(run_id) DO UPDATE SET status='running', error=NULL, config=excluded.config,
                        run_dir=excluded.run_dir, updated_at=excluded.updated_at""",
-                (run_id, config["model"]["name"], config["sources"]["dataset"], config["scale"], config["seed"],
+                (run_id, config["model"]["name"], config["sources"].get("data") or config["sources"]["dataset"], config["scale"], config["seed"],
                  _json(config, "config"), str(run_dir), now, now),
             )
 
@@ -182,6 +183,17 @@ class Store:
             except sqlite3.OperationalError:  # a store written before suites were recorded
                 return None
         return None if row is None else json.loads(row[0])
+
+    def suites(self) -> list[str]:
+        """The suites whose definitions the store recorded, in the order they were first recorded."""
+        if not self.path.is_file():
+            return []
+        with self._connect(readonly=True) as db:
+            try:
+                rows = db.execute("SELECT suite FROM suites ORDER BY rowid").fetchall()
+            except sqlite3.OperationalError:  # a store written before suites were recorded
+                return []
+        return [row[0] for row in rows]
 
     def add_to_suite(self, suite: str, run_id: str, label: str) -> None:
         with self._transaction() as db:

@@ -43,7 +43,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Subset
 from tqdm import tqdm
 
-from vpbench import checkpoints
+from vpbench import checkpoints, progress as progress_report
 from vpbench.adversarial import Adversary
 from vpbench.data import ClipDataset, eval_loader, to_float, train_loader
 from vpbench.distributed import SINGLE, Group, check_batch, slicing_batches
@@ -51,6 +51,7 @@ from vpbench.errors import NonFiniteError, VpbenchError
 from vpbench.predictor import Predictor
 from vpbench.sampling import forcing
 from vpbench.schema import RunConfig, TrainConfig
+from vpbench.tensorboard_log import TensorBoardLog
 
 BEST = "best.pt"  # model weights at the best validation step
 
@@ -168,11 +169,26 @@ def validate(model: Predictor, dataset: ClipDataset, cfg: RunConfig, device: tor
     return total / count
 
 
+@torch.no_grad()
+def validation_strip(model: Predictor, dataset: ClipDataset, cfg: RunConfig, device: torch.device) -> torch.Tensor:
+    """The first val clip and the model's autoregressive prediction of it as one image ``[C, 2H, T*W]``."""
+    from vpbench.tensorboard_log import prediction_strip
+
+    model.eval()
+    clip = to_float(dataset[0][None]).to(device)  # [1, T, C, H, W]
+    with _autocast(cfg.train, device):
+        prediction = model(clip[:, :cfg.data.context], cfg.data.horizon)  # [1, horizon, C, H, W]
+    model.train()
+    return prediction_strip(clip[0].cpu(), prediction[0].float().cpu())
+
+
 def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_dir: Path,
-          device: torch.device, progress: bool = True, group: Group = SINGLE) -> TrainResult:
+          device: torch.device, progress: bool = True, group: Group = SINGLE,
+          board: TensorBoardLog | None = None) -> TrainResult:
     """Train ``model`` on ``splits["train"]``, selecting on ``splits["val"]``; resumes from ``run_dir``.
 
-    ``group``: the processes training this run together (one by default).
+    ``group``: the processes training this run together (one by default). ``board``: where process 0
+    also writes the curves and a prediction strip per validation for TensorBoard (None: nowhere).
     """
     tc = cfg.train
     parameters = [p for p in model.parameters() if p.requires_grad]
@@ -223,8 +239,8 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
     bad_gradients = 0
     stop = start if plateau["converged_at"] is not None else tc.steps  # a converged run trains no further
     batches = train_loader(splits["train"], tc.batch_size, cfg.seed, start, stop, group.part(local_batch))
-    bar = tqdm(batches, total=stop, initial=start, desc=f"train {cfg.model_name}", unit="step",
-               disable=not (progress and group.main), leave=False)
+    bar = progress_report.bar(batches, show=progress and group.main, total=stop, initial=start,
+                              desc=f"train {cfg.model_name}", unit="step", leave=False)
     with (log_path.open("a") if group.main else open(os.devnull, "w")) as log, slicing_batches(group):
         for step, clips in enumerate(bar, start=start):
             frames = to_float(clips).to(device)  # [B, T, C, H, W]
@@ -253,8 +269,8 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
-            norm = torch.nn.utils.clip_grad_norm_(parameters, tc.grad_clip if tc.grad_clip > 0 else math.inf)
-            if scaler.is_enabled() or math.isfinite(norm.item()):
+            norm = torch.nn.utils.clip_grad_norm_(parameters, tc.grad_clip if tc.grad_clip > 0 else math.inf).item()
+            if scaler.is_enabled() or math.isfinite(norm):
                 bad_gradients = 0
                 scaler.step(optimizer)
             else:  # skip the update; a GradScaler does the same for fp16 on its own
@@ -281,6 +297,12 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
                     if tc.patience and plateau["stale"] >= tc.patience:
                         plateau["converged_at"] = done
                         record["converged"] = True
+                if board is not None and group.main:
+                    board.validation(done, val_loss, validation_strip(model, val_set, cfg, device))
+                stopping = "; converged" if plateau["converged_at"] == done else ""
+                progress_report.line(f"{run_dir.name} {cfg.model_name}: step {done}/{tc.steps}, loss {loss_value:.4g}, "
+                                     f"val MSE {val_loss:.4g} (best {best_val:.4g} at step {best_step}){stopping}",
+                                     show=progress and group.main)
             checkpoint_due = done % tc.checkpoint_every == 0 or done == tc.steps or plateau["converged_at"] == done
             if checkpoint_due and group.main:
                 checkpoints.save_resume({
@@ -293,6 +315,8 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
                 }, run_dir, done)
             log.write(json.dumps(record) + "\n")
             log.flush()
+            if board is not None and group.main:
+                board.step(record, norm)
             bar.set_postfix(loss=f"{loss_value:.4g}")
             if plateau["converged_at"] == done:
                 break

@@ -28,6 +28,7 @@ from typing import Iterator
 
 import numpy as np
 
+from vpbench import progress as progress_report
 from vpbench.errors import DataError
 from vpbench.hashing import sha256_of
 from vpbench.schema import DataConfig, RunConfig
@@ -299,7 +300,6 @@ def build(path: Path, splits: dict[str, tuple[int, Rows]], extra: dict, progress
     interrupted build leaves nothing that loads.
     """
     import datasets
-    from tqdm import tqdm
 
     columns = {"video": datasets.Value("binary"), "shape": datasets.Sequence(datasets.Value("int32")),
                "sequence": datasets.Value("string"), "start": datasets.Value("int32")}
@@ -308,8 +308,8 @@ def build(path: Path, splits: dict[str, tuple[int, Rows]], extra: dict, progress
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-{os.getpid()}-", dir=path.parent))
     try:
         built = {}
-        bar = tqdm(total=sum(n for n, _ in splits.values()), desc=f"building {path.name}", unit="clip",
-                   disable=not progress)
+        bar = progress_report.bar(show=progress, total=sum(n for n, _ in splits.values()), desc=f"building {path.name}",
+                                  unit="clip")
         for split, (_, rows) in splits.items():
             chunks, batch = [], []
             for row in rows:
@@ -326,6 +326,8 @@ def build(path: Path, splits: dict[str, tuple[int, Rows]], extra: dict, progress
         datasets.disable_progress_bars()  # our own bar above covers the build
         datasets.DatasetDict(built).save_to_disk(str(tmp / "dataset"))
         write_manifest(tmp / "dataset", {**extra, "clips": {split: len(d) for split, d in built.items()}})
+        progress_report.line(f"built {path}: " + ", ".join(f"{len(d)} {split}" for split, d in built.items()) +
+                             " clips", show=progress)
         try:
             os.replace(tmp / "dataset", path)
         except OSError:

@@ -4,7 +4,8 @@
 ``runs`` columns (one row per run, in suite order; empty where a value is absent):
 
 * identity: ``suite, suite_version, order, label, run_id, model, config, dataset, scale, seed, task, loss,
-  patience, min_delta, context, horizon, height, width, status, wall_s``
+  patience, min_delta, context, horizon, height, width, status, wall_s, finished_at`` (ISO time of the
+  record's last write), ``vpbench_version, git_commit`` (from the run's manifest)
 * metrics (means over test clips): ``<metric>@<step>`` for steps 1..horizon and ``<metric>_mean``, for
   psnr, ssim and lpips; ``lpips_unavailable`` gives the reason when LPIPS could not be computed
 * profile at the run's geometry: ``params, params_without_norm, macs_per_sample, macs_per_step_mean,
@@ -18,6 +19,9 @@
 
 ``clips`` columns: ``run_id, clip, psnr, ssim, lpips`` (each clip's mean over the horizon) and
 ``psnr@1, ssim@1, lpips@1`` (each clip's first predicted frame).
+
+``records.json`` beside them: ``{run_id: {"config": resolved config, "manifest": environment}}``, what a
+run's page shows besides its row (exports written before it existed have none).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import pandas as pd
 
 from vpbench.metrics import METRICS
 
-RUNS_CSV, CLIPS_CSV, SUITE_JSON = "runs.csv", "clips.csv", "suite.json"
+RUNS_CSV, CLIPS_CSV, SUITE_JSON, RECORDS_JSON = "runs.csv", "clips.csv", "suite.json", "records.json"
 
 
 def _latency(profile: dict, key: str) -> dict:
@@ -49,6 +53,9 @@ def flatten(record: dict[str, Any], suite: str, version: int, order: int) -> dic
         "loss": config["train"]["loss"], "patience": config["train"].get("patience"),
         "min_delta": config["train"].get("min_delta"), "context": data["context"], "horizon": data["horizon"],
         "height": data["height"], "width": data["width"], "status": record["status"], "wall_s": record.get("wall_s"),
+        "finished_at": record.get("updated_at"),
+        "vpbench_version": ((record.get("manifest") or {}).get("packages") or {}).get("vpbench"),
+        "git_commit": (record.get("manifest") or {}).get("git_commit"),
     }
     for metric in METRICS:
         values = metrics.get(metric)
@@ -130,14 +137,31 @@ def from_store(store, suite) -> tuple[pd.DataFrame, pd.DataFrame]:
     return runs, clips
 
 
-def export(runs: pd.DataFrame, clips: pd.DataFrame, out: Path, definition: dict[str, Any]) -> list[Path]:
-    """Write runs.csv, clips.csv and suite.json (the suite's definition as it ran) to ``out``."""
+def details(store, suite) -> dict[str, dict[str, Any]]:
+    """``{run_id: {"config", "manifest"}}`` of a suite's complete runs: what a run's page shows besides its row."""
+    return {r["run_id"]: {"config": r["config"], "manifest": r.get("manifest")}
+            for r in store.runs(suite=suite.name, status="complete")}
+
+
+def export(runs: pd.DataFrame, clips: pd.DataFrame, out: Path, definition: dict[str, Any],
+           run_details: dict[str, dict[str, Any]] | None = None) -> list[Path]:
+    """Write runs.csv, clips.csv, suite.json (the suite's definition as it ran) and, given ``run_details``
+    (:func:`details`), records.json to ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / RUNS_CSV, out / CLIPS_CSV, out / SUITE_JSON]
     runs.to_csv(paths[0], index=False)
     clips.to_csv(paths[1], index=False)
     paths[2].write_text(json.dumps(definition, indent=1, ensure_ascii=False) + "\n")
+    if run_details is not None:
+        paths.append(out / RECORDS_JSON)
+        paths[3].write_text(json.dumps(run_details, indent=None, sort_keys=True) + "\n")
     return paths
+
+
+def details_in(folder: Path) -> dict[str, dict[str, Any]]:
+    """The records.json that :func:`export` wrote beside the CSV, or {} (an export from before it did)."""
+    path = folder / RECORDS_JSON
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def suite_definition_in(folder: Path) -> dict[str, Any] | None:

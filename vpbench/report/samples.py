@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 
 from vpbench.errors import VpbenchError
 from vpbench.picture_labels import frame_label, label_font
+from vpbench.suites import Suite
 
 GAP = 4  # white pixels between frames and between the two rows of a run's sample image
 MARGIN = 180  # the least room for the row labels on the left; a longer label widens it
@@ -72,3 +73,34 @@ def compose(rows: list[tuple[str, Path]], context: int, horizon: int, title: str
         canvas.paste(Image.fromarray(pixels), (margin, y))
         draw.text((margin - 8, y + height // 2), label, fill="black", font=font, anchor="rm")
     return canvas
+
+
+def datasets_with_samples(records: list[dict], suite: Suite) -> list[str]:
+    """The suite's data sets, in its order, on which it has complete runs (``records``: its store records)."""
+    return [d for d in suite.datasets if any(r["dataset"] == d for r in records)]
+
+
+def suite_strip(records: list[dict], suite: Suite, dataset: str | None, clip: int) -> Image.Image:
+    """Test clip ``clip`` as the suite's rows predicted it on ``dataset`` (default: the first with results),
+    one row per label in suite order, each from its lowest seed's run (``records``: the suite's complete runs)."""
+    datasets = datasets_with_samples(records, suite)
+    dataset = dataset or (datasets[0] if datasets else None)
+    if dataset not in datasets:
+        raise VpbenchError(f"--dataset {dataset!r}: suite {suite.name} has no complete runs on it "
+                           f"(with results: {', '.join(datasets) or 'none'})")
+    rows, seeds, scales = [], set(), set()
+    for entry in suite.models:
+        runs = sorted((r for r in records if r["dataset"] == dataset and r.get("label") == entry.label),
+                      key=lambda r: r["seed"])
+        if not runs:
+            continue
+        path = Path(runs[0]["run_dir"]) / "samples" / f"test{clip:03d}.png"
+        if not path.is_file():
+            raise VpbenchError(f"--clip {clip}: {path} does not exist (each run writes eval.samples clips)")
+        rows.append((entry.label, path))
+        seeds.add(runs[0]["seed"])
+        scales.add(runs[0]["scale"])
+    data = next(r for r in records if r["dataset"] == dataset)["config"]["data"]
+    title = (f"{suite.name} ({', '.join(sorted(scales))}): {dataset}, test clip {clip}, seed "
+             f"{', '.join(map(str, sorted(seeds)))}; t ≤ 0 context, t ≥ 1 predicted")
+    return compose(rows, data["context"], data["horizon"], title)

@@ -1,4 +1,4 @@
-"""A table is a value matrix plus writers: Markdown, LaTeX (booktabs) and CSV from the same rows.
+"""A table is a value matrix plus writers: Markdown, LaTeX (booktabs), CSV and HTML from the same rows.
 
 Units and number formats live here and only here (:data:`FORMATS`). A cell holds a number, a
 :class:`~vpbench.report.stats.Estimate` (mean ± 95% CI) or a :class:`~vpbench.report.stats.Comparison`
@@ -11,8 +11,10 @@ never 0.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,10 +152,19 @@ _LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{
                   "<": r"$<$", ">": r"$>$", "−": r"$-$", "†": r"\textsuperscript{\dag}", "●": r"$\bullet$", "○": r"$\circ$"}
 
 
+_MATH = re.compile(r"×10⁻²|(\d+)\^(\d+)")  # written in math mode, not character by character
+
+
 def latex_escape(text: str) -> str:
-    parts = text.split("×10⁻²")
-    escaped = ["".join(_LATEX_SPECIAL.get(ch, ch) for ch in part) for part in parts]
-    return r"$\times 10^{-2}$".join(escaped)
+    """Plain text -> LaTeX text: special characters escaped, ``×10⁻²`` and powers such as ``2^20`` set
+    in math mode (``$2^{20}$``; escaped character by character they would print a text caret)."""
+    pieces, end = [], 0
+    for match in _MATH.finditer(text):
+        pieces.append("".join(_LATEX_SPECIAL.get(ch, ch) for ch in text[end:match.start()]))
+        pieces.append(r"$\times 10^{-2}$" if match.group(1) is None else f"${match.group(1)}^{{{match.group(2)}}}$")
+        end = match.end()
+    pieces.append("".join(_LATEX_SPECIAL.get(ch, ch) for ch in text[end:]))
+    return "".join(pieces)
 
 
 def _latex_cell(value: Any, metric: str | None) -> str:
@@ -304,6 +315,40 @@ def to_csv(table: Table) -> str:
     return buffer.getvalue()
 
 
+def to_html(table: Table) -> str:
+    """An HTML ``<table>`` with the Markdown's cells (intervals and ``*`` marks included): column groups
+    as a spanning header row, units in the header, the caption and notes under it. No script, no style
+    of its own: the page it sits in styles it."""
+    esc = html.escape
+    lines = [f"<h3>{esc(table.title)}</h3>", '<div class="scroll"><table>', "<thead>"]
+    if any(c.group for c in table.columns):
+        cells, start = [], 0
+        for index in range(1, len(table.columns) + 1):
+            if index == len(table.columns) or table.columns[index].group != table.columns[start].group:
+                group = table.columns[start].group
+                cells.append(f'<th colspan="{index - start}">{esc(group or "")}</th>')
+                start = index
+        lines.append('<tr class="groups">' + "".join(cells) + "</tr>")
+    units = [FORMATS[c.metric].unit if c.metric else "" for c in table.columns]
+    lines.append("<tr>" + "".join(f"<th>{esc(c.header)}{f' ({esc(unit)})' if unit else ''}</th>"
+                                  for c, unit in zip(table.columns, units)) + "</tr>")
+    lines.append("</thead>")
+    lines.append("<tbody>")
+    for row in table.rows:
+        cells = []
+        for column in table.columns:
+            text = _formatted(row.get(column.key), column.metric)
+            kind = ' class="num"' if column.metric else ""
+            cells.append(f"<td{kind}>{esc(text)}</td>")
+        lines.append("<tr>" + "".join(cells) + "</tr>")
+    lines += ["</tbody>", "</table></div>"]
+    if table.caption:
+        lines.append(f'<p class="caption">{esc(table.caption)}</p>')
+    if table.notes:
+        lines.append('<ul class="notes">' + "".join(f"<li>{esc(note)}</li>" for note in table.notes) + "</ul>")
+    return "\n".join(lines) + "\n"
+
+
 def render(tables: list[Table], fmt: str) -> str:
     """Several tables in one format, one after another; CSV blocks are headed by ``# <title>`` lines."""
     if fmt == "csv" and len(tables) > 1:
@@ -311,4 +356,4 @@ def render(tables: list[Table], fmt: str) -> str:
     return "\n".join(WRITERS[fmt](table) for table in tables)
 
 
-WRITERS = {"markdown": to_markdown, "latex": to_latex, "csv": to_csv}
+WRITERS = {"markdown": to_markdown, "latex": to_latex, "csv": to_csv, "html": to_html}
