@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Renders every table and plot in leaderboards/ from the committed CSV (no store, no training).
+# Renders every table and plot in leaderboards/ from the committed CSV (no store, no training), then the
+# static site over them (leaderboards/site/index.html; it links the PNGs here, it does not copy them).
 set -euo pipefail
 VPBENCH=${VPBENCH:-.venv/bin/vpbench}
 for suite in ablation losses leaderboard profile smoke residual_speed convlstm_budget; do
@@ -10,3 +11,5 @@ for suite in ablation losses leaderboard profile smoke residual_speed convlstm_b
     "$VPBENCH" table --suite "$suite" --from "$dir" --paper --format csv > "$dir/table.csv"
     "$VPBENCH" plot --suite "$suite" --from "$dir" --out "$dir/plots" > /dev/null
 done
+rm -rf leaderboards/site  # no page of a run that has left the exports stays behind
+"$VPBENCH" site --from leaderboards --out leaderboards/site > /dev/null

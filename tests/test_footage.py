@@ -20,6 +20,7 @@ from conftest import REPO, cli, skip_unless_installed
 from vpbench.data import load_splits
 from vpbench.data.decode import fit_frame, read_video
 from vpbench.data.footage import package_file
+from vpbench.config import load_run_file
 from vpbench.data.storage import MANIFEST, decode_row, prepared_path
 from vpbench.store import Store
 
@@ -195,6 +196,36 @@ def test_package_footage_trains_and_evaluates_through_vpbench_run(tmp_path, data
 
     splits = load_splits(resolve(RunSpec("convlstm", dataset), "smoke").data, progress=False)
     assert tuple(len(splits[s]) for s in ("train", "val", "test")) == clips
+
+
+def test_a_prepared_data_set_runs_by_its_own_name_and_tables_name_it(tmp_path, private_data, bunny, capsys):
+    source = tmp_path / "mine"
+    source.mkdir()
+    for i in range(5):
+        write_video(source / f"clip{i}.mp4", small(bunny[i * 18:(i + 1) * 18], 64, 64))
+    assert cli("data", "prepare", "--source", str(source), "--layout", "videos", "--name", "mine",
+               "--clip-length", "8", "--no-progress") == 0
+    from vpbench.config import RunSpec, resolve
+
+    config = resolve(RunSpec("convlstm", "mine"), "smoke")  # no configs/datasets/mine.yaml: the prepared set's own
+    assert (config.data.source, config.data.name, config.data.height, config.data.context, config.data.horizon) == \
+        ("prepared", "mine", 64, 4, 4)
+    assert config.sources["data"] == "mine"
+    store = tmp_path / "results.sqlite"
+    common = ["--store", str(store), "--no-progress", "--set", "train.steps=2", "--set", "eval.lpips=false"]
+    assert cli("run", "--model", "convlstm", "--dataset", "mine", *common) == 0
+    run_file = tmp_path / "run.yaml"  # the data named by overrides, not by the dataset config the run names
+    run_file.write_text("uses: {model: copy_last, dataset: moving_objects}\ndata: {source: prepared, name: mine}\n")
+    assert resolve(load_run_file(run_file), "smoke").sources["data"] == "mine"
+    assert resolve(RunSpec("convlstm", "moving_objects"), "smoke").sources["data"] == "moving_objects"
+    assert cli("run", "--config", str(run_file), *common) == 0
+    assert {r["dataset"] for r in Store(store).runs()} == {"mine"}
+    capsys.readouterr()
+    assert cli("table", "--store", str(store)) == 0  # no suite: every run, one row each
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "Run id" not in line]
+    assert len(rows) == 2 and all("| mine |" in row for row in rows) and not any("moving_objects" in r for r in rows)
+    assert cli("run", "--model", "convlstm", "--dataset", "nothing_called_this", *common) == 2
+    assert "datasets config not found" in capsys.readouterr().err
 
 
 def test_moving_digits_follow_the_protocol_and_presets_never_share_clips():

@@ -70,7 +70,7 @@ class SuiteResults:
     details: dict[str, dict[str, Any]] = field(default_factory=dict)  # run_id -> {"config", "manifest"} where known
     folder: Path | None = None  # the export they came from (its tables, plots and strips are linked); None: a store
     records: list[dict[str, Any]] | None = None  # store records (their run folders hold the sample strips and GIFs)
-    origin: str = ""  # where they came from, for the index
+    origin: str = ""  # the export folder or the store they came from (pages show it relative to themselves)
 
 
 def from_exports(folders: list[Path], names: list[str] | None = None) -> list[SuiteResults]:
@@ -353,7 +353,7 @@ def _suite_site(result: SuiteResults, folder: Path, root: Path) -> list[Path]:
             _pairs([("version", suite.version), ("layout", suite.layout), ("reference row", suite.reference),
                     ("scale", _scales(runs)), ("seeds", _seeds(runs)), ("data sets", ", ".join(_datasets(result))),
                     ("runs", len(runs)), ("when run", _when(runs)), ("vpbench version", _versions(runs)),
-                    ("read from", result.origin)]),
+                    ("read from", _link(Path(result.origin), page))]),
             "<h2>Tables</h2>", _table_links(result, tables, folder, page), *[to_html(t) for t in tables]]
     if plots:
         body.append("<h2>Plots</h2>")
