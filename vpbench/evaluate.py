@@ -20,7 +20,7 @@ from vpbench import progress as progress_report
 from vpbench.data import ClipDataset, eval_loader, to_float
 from vpbench.distributed import SINGLE, Group
 from vpbench.errors import NonFiniteError
-from vpbench.metrics import LPIPSModel, frame_metrics
+from vpbench.metrics import LPIPSModel, frame_metrics, psnr_array
 from vpbench.picture_labels import frame_label, label_font
 from vpbench.predictor import Predictor
 from vpbench.schema import RunConfig
@@ -43,12 +43,17 @@ def evaluate(cfg: RunConfig, model: Predictor, test_set: ClipDataset, run_dir: P
     loader = eval_loader(Subset(test_set, mine) if group.distributed else test_set, cfg.eval.batch_size)
     batches = progress_report.bar(loader, show=progress and group.main, desc=f"test {cfg.model_name}", unit="batch",
                                   leave=False)
+    first = 0 if cfg.eval.fvd == "context+prediction" else context  # the first frame of a clip that enters FVD
+    real, predicted = [], []  # the first eval.fvd_clips clips as FVD sees them: [B, T - first, C, H, W] in [0, 1]
     for batch, clips in enumerate(batches):
         frames = to_float(clips).to(device)  # [B, T, C, H, W]
         prediction = model(frames[:, :context], horizon).float()  # [B, horizon, C, H, W]
         if not torch.isfinite(prediction).all():
             raise NonFiniteError(f"non-finite predictions in test batch {batch}")
         prediction = prediction.clamp(0, 1)
+        if cfg.eval.fvd != "none" and sum(map(len, real)) < cfg.eval.fvd_clips:
+            real.append(frames[:, first:].cpu())
+            predicted.append(torch.cat([frames[:, first:context], prediction], dim=1).cpu())
         for name, values in frame_metrics(prediction.cpu(), frames[:, context:].cpu(), lpips_model).items():
             per_clip.setdefault(name, []).append(values)  # [B, horizon]
         for i in range(max(0, min(cfg.eval.samples - written, frames.shape[0]))):
@@ -63,12 +68,43 @@ def evaluate(cfg: RunConfig, model: Predictor, test_set: ClipDataset, run_dir: P
             "mean": values.mean().item(),
             "per_clip": values.tolist(),
         }
+    if cfg.eval.fvd != "none":
+        metrics["fvd"] = _fvd(cfg, torch.cat(real)[:cfg.eval.fvd_clips], torch.cat(predicted)[:cfg.eval.fvd_clips],
+                              device, group)
+    channels, height, width = test_set[0].shape[1:]
+    metrics["psnr_array"] = psnr_array(torch.tensor(metrics["mse_sum"]["per_clip"]), channels * height * width)
     if lpips_model is not None:
         key = "lpips_source" if lpips_model.available else "lpips_unavailable"
         metrics[key] = lpips_model.source
     else:
         metrics["lpips_unavailable"] = "disabled by eval.lpips = false"
     return metrics
+
+
+def _fvd(cfg: RunConfig, real: torch.Tensor, predicted: torch.Tensor, device: torch.device, group: Group) -> dict:
+    """``{"value", "protocol", "clips", "real_statistics_cached", "cpu_seconds"}``, or ``{"unavailable": why, ...}``.
+
+    ``real`` and ``predicted``: the same test clips ``[N, T', C, H, W]`` in [0, 1], true and predicted.
+    """
+    import dataclasses
+    import time
+
+    from vpbench.data import fingerprint
+    from vpbench.data.storage import data_root
+    from vpbench.fvd import Gaussian, Protocol, cache_path, frechet_distance, logits, real_statistics, shared_network
+
+    protocol = Protocol(cfg.eval.fvd, len(real), cfg.eval.fvd_frames)
+    record = {"protocol": dataclasses.asdict(protocol), "clips": len(real)}
+    if group.distributed:  # each process holds its own shard of the clips
+        return {**record, "unavailable": "not computed under torchrun (each process holds a shard of the clips)"}
+    network, problem = shared_network(device)
+    if network is None:
+        return {**record, "unavailable": problem}
+    started = time.process_time()
+    path = cache_path(data_root(), fingerprint(cfg.data), protocol)
+    reference, cached = real_statistics(network, real, protocol, path)
+    value = frechet_distance(reference, Gaussian.fit(logits(network, predicted, protocol.length)))
+    return {**record, "value": value, "real_statistics_cached": cached, "cpu_seconds": time.process_time() - started}
 
 
 def _to_image(frame: torch.Tensor, scale: int) -> np.ndarray:

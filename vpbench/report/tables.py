@@ -44,6 +44,8 @@ FORMATS = {
     "s": Format(1.0, 2, "s", "s"),
     "mib": Format(1.0, 0, "MiB", "MiB"),
     "count": Format(1.0, 0, "", ""),
+    "fvd": Format(1.0, 1, "", ""),
+    "sum": Format(1.0, 1, "", ""),  # OpenSTL's MSE and MAE, summed over a frame's pixels
 }
 METRIC_LABELS = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS"}
 CONVENTIONS = ("PSNR per frame on [0,1] (predictions clipped); SSIM Gaussian σ=1.5, data range 1, channels "
