@@ -157,9 +157,10 @@ def _pairs(rows: list[tuple[str, Any]]) -> str:
     return f"<table>{cells}</table>"
 
 
-def _figure(image: Path, page: Path, caption: str, kind: str = "") -> str:
-    pdf = image.with_suffix(".pdf")
-    extra = f' (<a href="{_link(pdf, page)}">PDF</a>)' if pdf.is_file() else ""
+def _figure(image: Path, page: Path, caption: str, kind: str = "", pdf: bool = False) -> str:
+    """An image linking to itself, and to its PDF beside it when ``pdf`` (plots the site drew itself: an
+    export's PDFs are not committed, so a link to one would depend on the machine)."""
+    extra = f' (<a href="{_link(image.with_suffix(".pdf"), page)}">PDF</a>)' if pdf else ""
     return (f'<figure class="{kind}"><a href="{_link(image, page)}"><img src="{_link(image, page)}" alt="{html.escape(caption)}">'
             f"</a><figcaption>{html.escape(caption)}{extra}</figcaption></figure>")
 
@@ -362,7 +363,8 @@ def _suite_site(result: SuiteResults, folder: Path, root: Path) -> list[Path]:
                       or (dataset is not None and p.stem.endswith(f"_{dataset}"))]
             if chosen:
                 body.append(f"<h3>{html.escape(dataset or 'other')}</h3>")
-                body += [_figure(p, page, p.stem.replace("_", " "), "plot") for p in chosen]
+                body += [_figure(p, page, p.stem.replace("_", " "), "plot", pdf=p.with_suffix(".pdf").is_file()
+                                 and p.is_relative_to(folder)) for p in chosen]
     if strips:
         body.append("<h2>Sample strips</h2>")
         body += [_figure(p, page, p.stem.replace("_", " ")) for p in strips]
