@@ -93,5 +93,5 @@ def test_lpips_reproduces_the_known_answer_pairs():
 def test_frame_metrics_shapes_and_lpips_absent_without_model():
     prediction, target = torch.rand(2, 3, 3, 16, 16), torch.rand(2, 3, 3, 16, 16)
     metrics = frame_metrics(prediction, target, None)
-    assert set(metrics) == {"psnr", "ssim"}
+    assert set(metrics) == {"psnr", "ssim", "mse_sum", "mae_sum"}  # the last two in OpenSTL's units
     assert metrics["psnr"].shape == (2, 3) and metrics["ssim"].shape == (2, 3)
