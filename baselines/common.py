@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from vpbench.codecs import CodecConfig
+from vpbench.interface.codecs import CodecConfig
 
 
 @dataclass

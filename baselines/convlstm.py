@@ -21,16 +21,16 @@ import torch
 from torch import Tensor, nn
 
 from baselines.common import StackConfig, same_conv
-from vpbench.codecs import build_codec
-from vpbench.fusion import summed_conv
-from vpbench.predictor import Features, Geometry, Memory, RecurrentPredictor
-from vpbench.registry import model_builder
+from vpbench.interface.codecs import build_codec
+from vpbench.interface.fusion import summed_conv
+from vpbench.interface.predictor import Features, Geometry, Memory, RecurrentPredictor
+from vpbench.interface.registry import model_builder
 
 
 class ConvLSTMCell(nn.Module):
     """One ConvLSTM step: ``(x [B, C_in, h, w], (h, c) [B, F, h, w] each) -> (h, c)``.
 
-    ``fused``: W_x * x + W_h * h as one conv over ``[x, h]`` (:func:`vpbench.fusion.summed_conv`).
+    ``fused``: W_x * x + W_h * h as one conv over ``[x, h]`` (:func:`vpbench.interface.fusion.summed_conv`).
     """
 
     def __init__(self, in_channels: int, hidden: int, kernel: int, forget_bias: float = 1.0):

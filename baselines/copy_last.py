@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from vpbench.predictor import Geometry, Predictor, check_rollout_inputs
-from vpbench.registry import model_builder
+from vpbench.interface.predictor import Geometry, Predictor, check_rollout_inputs
+from vpbench.interface.registry import model_builder
 
 
 @dataclass

@@ -36,11 +36,11 @@ import torch
 from torch import Tensor, nn
 
 from baselines.common import StackConfig, same_conv
-from vpbench.codecs import build_codec, patch_reshape, patch_unreshape
+from vpbench.interface.codecs import build_codec, patch_reshape, patch_unreshape
 from vpbench.errors import GeometryError
-from vpbench.fusion import shared_input_conv
-from vpbench.predictor import Codec, Features, Geometry, Memory, RecurrentPredictor
-from vpbench.registry import model_builder
+from vpbench.interface.fusion import shared_input_conv
+from vpbench.interface.predictor import Codec, Features, Geometry, Memory, RecurrentPredictor
+from vpbench.interface.registry import model_builder
 
 
 class ReversibleLayer(nn.Module):

@@ -32,9 +32,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from baselines.common import StackConfig
-from vpbench.codecs import build_codec
-from vpbench.predictor import Features, Geometry, Memory, RecurrentPredictor
-from vpbench.registry import model_builder
+from vpbench.interface.codecs import build_codec
+from vpbench.interface.predictor import Features, Geometry, Memory, RecurrentPredictor
+from vpbench.interface.registry import model_builder
 
 
 class CausalConv3d(nn.Conv3d):

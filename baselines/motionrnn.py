@@ -31,9 +31,9 @@ from torchvision.ops import deform_conv2d
 
 from baselines.common import StackConfig, same_conv
 from baselines.predrnn import STLSTMCell
-from vpbench.codecs import build_codec
-from vpbench.predictor import Features, Geometry, Memory, RecurrentPredictor
-from vpbench.registry import model_builder
+from vpbench.interface.codecs import build_codec
+from vpbench.interface.predictor import Features, Geometry, Memory, RecurrentPredictor
+from vpbench.interface.registry import model_builder
 
 NEIGHBOURS = 3  # the n x n neighbourhood of the warp
 OFFSETS = 2 * NEIGHBOURS * NEIGHBOURS  # (dy, dx) per neighbour: the motion state's channels

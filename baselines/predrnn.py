@@ -31,10 +31,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from baselines.common import StackConfig, same_conv
-from vpbench.codecs import build_codec
-from vpbench.fusion import summed_conv
-from vpbench.predictor import Features, Geometry, Memory, RecurrentPredictor
-from vpbench.registry import model_builder
+from vpbench.interface.codecs import build_codec
+from vpbench.interface.fusion import summed_conv
+from vpbench.interface.predictor import Features, Geometry, Memory, RecurrentPredictor
+from vpbench.interface.registry import model_builder
 
 
 class STLSTMCell(nn.Module):
@@ -42,7 +42,7 @@ class STLSTMCell(nn.Module):
 
     ``highway`` (MotionRNN's motion highway V, ``[B, F, h, w]``) adds ``(1 - o) ⊙ V`` to h.
     ``fused``: the gates that add an x term to an h term, and those that add an x term to an m term,
-    each as one conv over ``[x, h]`` and ``[x, m]`` (:func:`vpbench.fusion.summed_conv`).
+    each as one conv over ``[x, h]`` and ``[x, m]`` (:func:`vpbench.interface.fusion.summed_conv`).
     """
 
     def __init__(self, in_channels: int, hidden: int, kernel: int, forget_bias: float = 1.0):

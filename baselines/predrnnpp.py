@@ -26,10 +26,10 @@ import torch
 from torch import Tensor, nn
 
 from baselines.common import StackConfig, same_conv
-from vpbench.codecs import build_codec
-from vpbench.fusion import summed_conv
-from vpbench.predictor import Features, Geometry, Memory, RecurrentPredictor
-from vpbench.registry import model_builder
+from vpbench.interface.codecs import build_codec
+from vpbench.interface.fusion import summed_conv
+from vpbench.interface.predictor import Features, Geometry, Memory, RecurrentPredictor
+from vpbench.interface.registry import model_builder
 
 
 class CausalLSTMCell(nn.Module):

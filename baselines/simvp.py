@@ -38,8 +38,8 @@ import torch
 from torch import Tensor, nn
 
 from vpbench.errors import GeometryError
-from vpbench.predictor import Geometry, Predictor, check_rollout_inputs
-from vpbench.registry import model_builder
+from vpbench.interface.predictor import Geometry, Predictor, check_rollout_inputs
+from vpbench.interface.registry import model_builder
 
 
 class ConvSC(nn.Module):

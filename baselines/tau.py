@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from baselines.simvp import AttentionUnit, SimVP, SimVPConfig, SubBlock, large_kernel_convs
-from vpbench.predictor import Geometry, check_rollout_inputs
-from vpbench.registry import model_builder
+from vpbench.interface.predictor import Geometry, check_rollout_inputs
+from vpbench.interface.registry import model_builder
 
 
 class TemporalAttention(nn.Module):

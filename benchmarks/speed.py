@@ -2,7 +2,7 @@
 
 For each model at the benchmark geometry (64x64x1, 10 -> 10, a 16x16 latent, 4 layers x 64, 5x5
 kernels; CrevNet: its own autoencoder, 4 layers) it times, for every variant of fast-path switches
-(:class:`vpbench.fast.FastPaths`):
+(:class:`vpbench.run.fast.FastPaths`):
 
 * ``train``: one training step (rollout with teacher forcing, MSE, backward, Adam) at batch 4;
 * ``infer``: the autoregressive inference rollout at batch 1 and at the throughput batch (8).
@@ -44,9 +44,9 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
-from vpbench import registry
-from vpbench.config import RunSpec, resolve
-from vpbench.fast import FastPaths, GraphedRollout, accelerate
+from vpbench.interface import registry
+from vpbench.config.resolution import RunSpec, resolve
+from vpbench.run.fast import FastPaths, GraphedRollout, accelerate
 
 MODELS = ["convlstm", "predrnn", "predrnn_v2", "predrnnpp", "e3dlstm", "reversible_pm", "crevnet", "motionrnn",
           "strpm"]

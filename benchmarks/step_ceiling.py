@@ -39,7 +39,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from speed import BENCH_SIZES, MODELS, TRAIN_BATCH, Case, build, environment  # noqa: E402
 
-from vpbench.fast import FastPaths  # noqa: E402
+from vpbench.run.fast import FastPaths  # noqa: E402
 
 aten = torch.ops.aten
 HEAVY = {aten.convolution.default, aten.convolution_backward.default, aten.mm.default, aten.addmm.default,

@@ -27,7 +27,7 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from speed import BENCH_SIZES, Case, build, clip_for, time_interleaved  # noqa: E402
 
-from vpbench.fast import FastPaths, accelerate  # noqa: E402
+from vpbench.run.fast import FastPaths, accelerate  # noqa: E402
 
 VARIANTS = ["bf16", "bf16,cuda_graph", "channels_last,bf16,cuda_graph", "fuse,bf16,cuda_graph",
             "fuse,channels_last,bf16,cuda_graph"]

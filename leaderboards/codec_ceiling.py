@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vpbench import registry
-from vpbench.config import RunSpec, parse_overrides, resolve
+from vpbench.interface import registry
+from vpbench.config.resolution import RunSpec, parse_overrides, resolve
 from vpbench.data import load_splits, to_float
 
 

@@ -19,10 +19,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vpbench import registry
-from vpbench.config import RunSpec, resolve
+from vpbench.interface import registry
+from vpbench.config.resolution import RunSpec, resolve
 from vpbench.data.moving_digits import generate_clip
-from vpbench.evaluate import write_sample
+from vpbench.run.evaluate import write_sample
 
 
 def main() -> None:

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from strpm.rpm import Mode, Norm, RPMMemory, RPMOptions
 from strpm.sted import STEDCodec
-from vpbench.codecs import CodecConfig, build_codec
+from vpbench.interface.codecs import CodecConfig, build_codec
 from vpbench.errors import GeometryError
-from vpbench.predictor import Geometry, RecurrentPredictor
-from vpbench.registry import model_builder
+from vpbench.interface.predictor import Geometry, RecurrentPredictor
+from vpbench.interface.registry import model_builder
 
 
 @dataclass

@@ -47,8 +47,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from vpbench.fusion import grouped_conv, grouped_norm, shared_input_conv
-from vpbench.predictor import Features, Memory
+from vpbench.interface.fusion import grouped_conv, grouped_norm, shared_input_conv
+from vpbench.interface.predictor import Features, Memory
 
 Mode = Literal["paper", "official"]
 Norm = Literal["layer_chw", "group", "none"]
@@ -71,7 +71,7 @@ class RPMOptions:
 class NormedConv(nn.Sequential):
     """A k x k conv (stride 1, same padding, bias) followed by the configured norm over ``[F, h, w]``.
 
-    ``fused``: the LayerNorm through :func:`vpbench.fusion.grouped_norm` (statistics spread over the
+    ``fused``: the LayerNorm through :func:`vpbench.interface.fusion.grouped_norm` (statistics spread over the
     device instead of one thread block per sample).
     """
 
@@ -160,7 +160,7 @@ class RPMCell(nn.Module):
         conv_t, conv_s and conv_o are one conv (concatenated outputs when the three streams are one
         tensor, as above layer 1 or on a single-stream codec; else grouped), conv_h and conv_m one
         grouped conv, and ATT_T and ATT_S one grouped conv when τ = θ > 1; their norms are applied
-        per group (:func:`vpbench.fusion.grouped_norm`).
+        per group (:func:`vpbench.interface.fusion.grouped_norm`).
         """
         x_t, x_s, x_o = inputs
         streams = [self.conv_t, self.conv_s, self.conv_o]

@@ -1,7 +1,7 @@
 """STED, the spatiotemporal encoding-decoding scheme of STRPM (Chang et al., CVPR 2022, §3.1, eq. 1-4).
 
 Three independent encoders and three independent decoders of the paper's family
-(:class:`vpbench.codecs.ConvEncoder` / :class:`~vpbench.codecs.ConvDecoder`) around the memory::
+(:class:`vpbench.interface.codecs.ConvEncoder` / :class:`~vpbench.interface.codecs.ConvDecoder`) around the memory::
 
     x = patch(v_t)                                   # [B, p²C, H/p, W/p]
     T_E, S_E, O_E = Enc_T(x), Enc_S(x), Enc_O(x)     # eq. 1, each [B, F, H/(p·sr), W/(p·sr)]
@@ -9,7 +9,7 @@ Three independent encoders and three independent decoders of the paper's family
     x̂ = O_D ⊙ tanh(W_1x1 [T_D, S_D])                # eq. 4, unbounded (clipped only at evaluation)
 
 ``fused`` runs the three encoders (and the three decoders) as one stack of grouped convs
-(:func:`vpbench.fusion.parallel_stacks`).
+(:func:`vpbench.interface.fusion.parallel_stacks`).
 
 What the decoders read (``strpm-spec.md`` §2): the top layer's temporal state, spatial state and
 output stream, which is H^L or, under the released code's readout, the top layer's output gate.
@@ -22,9 +22,9 @@ import math
 import torch
 from torch import Tensor, nn
 
-from vpbench.codecs import ConvDecoder, ConvEncoder, patch_reshape, patch_unreshape
-from vpbench.fusion import parallel_stacks
-from vpbench.predictor import Codec, Features, Geometry
+from vpbench.interface.codecs import ConvDecoder, ConvEncoder, patch_reshape, patch_unreshape
+from vpbench.interface.fusion import parallel_stacks
+from vpbench.interface.predictor import Codec, Features, Geometry
 
 
 class STEDCodec(Codec):
@@ -73,5 +73,5 @@ class STEDCodec(Codec):
 
 
 def build_sted_codec(geometry: Geometry, hidden: int, patch: int, stride_ratio: int) -> STEDCodec:
-    """The ``sted`` entry of ``vpbench.codecs``: any memory can run on STED (single-stream ones through an adapter)."""
+    """The ``sted`` entry of ``vpbench.interface.codecs``: any memory can run on STED (single-stream ones through an adapter)."""
     return STEDCodec(geometry.channels, hidden, patch, stride_ratio)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vpbench import registry
-from vpbench.config import RunSpec, resolve
+from vpbench.interface import registry
+from vpbench.config.resolution import RunSpec, resolve
 from vpbench.data.moving_objects import generate_clip
 
 

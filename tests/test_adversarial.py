@@ -5,11 +5,11 @@ import torch
 import torch.nn.functional as F
 
 from helpers import build_smoke, smoke_clip
-from vpbench import checkpoints
-from vpbench.adversarial import Adversary, Discriminator
-from vpbench.config import RunSpec, resolve
+from vpbench.run import checkpoints
+from vpbench.run.adversarial import Adversary, Discriminator
+from vpbench.config.resolution import RunSpec, resolve
 from vpbench.data import load_splits
-from vpbench.train import seed_everything, train
+from vpbench.run.train import seed_everything, train
 
 
 def test_discriminator_parameters_match_the_released_code():

@@ -12,7 +12,7 @@ from baselines.motionrnn import MotionGRU
 from baselines.predrnn import STLSTMCell
 from baselines.predrnnpp import CausalLSTMCell, GradientHighwayUnit
 from helpers import build_smoke, overfit, smoke_clip
-from vpbench.predictor import Features, SingleStreamAdapter
+from vpbench.interface.predictor import Features, SingleStreamAdapter
 
 C, K = 128, 5
 BASELINES = ["convlstm", "predrnn", "predrnn_v2", "predrnnpp", "e3dlstm", "reversible_pm", "crevnet", "motionrnn"]

@@ -115,9 +115,9 @@ def test_a_log_file_holds_whole_lines_and_no_progress_bar(smoke_store):
 def test_tensorboard_holds_the_logged_scalars_and_a_prediction_strip(smoke_store, tmp_path):
     from tensorboard.backend.event_processing import event_accumulator
 
-    from vpbench.config import run_id_of
+    from vpbench.config.resolution import run_id_of
     from vpbench.store import Store
-    from vpbench.suites import expand, load_suite
+    from vpbench.config.suites import expand, load_suite
 
     store = smoke_store[0]
     records = {r["model"]: r for r in Store(store).runs()}
@@ -182,7 +182,7 @@ def test_html_tables_show_the_intervals_and_marks_of_the_markdown(tmp_path):
     from vpbench.report.records import from_csv, suite_definition_in
     from vpbench.report.layouts import suite_tables
     from vpbench.report.tables import to_html, to_markdown
-    from vpbench.suites import Suite
+    from vpbench.config.suites import Suite
 
     folder = LEADERBOARDS / "ablation"
     runs, clips = from_csv(folder)

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from vpbench.codecs import CodecConfig, ConvCodec, PatchCodec, build_codec, patch_reshape, patch_unreshape
+from vpbench.interface.codecs import CodecConfig, ConvCodec, PatchCodec, build_codec, patch_reshape, patch_unreshape
 from vpbench.errors import GeometryError
-from vpbench.predictor import Geometry
+from vpbench.interface.predictor import Geometry
 
 
 @pytest.mark.parametrize("patch", [1, 2, 4, 8])

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from vpbench.config import Layer, RunSpec, load_run_file, parse_overrides, resolve, run_id_of
+from vpbench.config.resolution import Layer, RunSpec, load_run_file, parse_overrides, resolve, run_id_of
 from vpbench.errors import ConfigError
-from vpbench.suites import expand, load_suite
+from vpbench.config.suites import expand, load_suite
 
 FIXTURES = Path(__file__).parent / "data" / "configs"
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vpbench.schema import DataConfig
+from vpbench.config.schema import DataConfig
 from vpbench.data import dataset_path, fingerprint, load_splits, train_loader
 from vpbench.data.loader import StepBatchSampler
 from vpbench.data.moving_objects import generate_clip

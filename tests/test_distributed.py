@@ -14,9 +14,9 @@ import torch
 
 from conftest import REPO, cli, vpbench_command
 from vpbench.data.loader import StepBatchSampler
-from vpbench.distributed import Group, batch_slice, check_batch, slicing_batches
+from vpbench.run.distributed import Group, batch_slice, check_batch, slicing_batches
 from vpbench.errors import VpbenchError
-from vpbench.predictor import mix_frames
+from vpbench.interface.predictor import mix_frames
 from vpbench.store import Store
 
 ARGS = ["run", "--model", "convlstm", "--device", "cpu", "--no-progress", "--set", "train.steps=80",

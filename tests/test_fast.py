@@ -1,4 +1,4 @@
-"""Fast paths (``vpbench.fast``): each switch alone and all together give the plain path's outputs and gradients."""
+"""Fast paths (``vpbench.run.fast``): each switch alone and all together give the plain path's outputs and gradients."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from helpers import build_smoke, smoke_clip
-from vpbench import registry
-from vpbench.fast import FastPaths, accelerate
-from vpbench.fusion import set_fused
+from vpbench.interface import registry
+from vpbench.run.fast import FastPaths, accelerate
+from vpbench.interface.fusion import set_fused
 
 # every registered model, plus the STRPM variants whose fused paths differ (single-stream codec; τ ≠ θ;
 # the released code's switches)

@@ -20,7 +20,7 @@ from conftest import REPO, cli, skip_unless_installed
 from vpbench.data import load_splits
 from vpbench.data.decode import fit_frame, read_video
 from vpbench.data.footage import package_file
-from vpbench.config import load_run_file
+from vpbench.config.resolution import load_run_file
 from vpbench.data.storage import MANIFEST, decode_row, prepared_path
 from vpbench.store import Store
 
@@ -192,7 +192,7 @@ def test_package_footage_trains_and_evaluates_through_vpbench_run(tmp_path, data
     assert record["status"] == "complete" and record["dataset"] == dataset
     assert record["metrics"]["test_clips"] == clips[2] and len(record["metrics"]["psnr"]["per_clip"]) == clips[2]
     assert 5 < record["metrics"]["psnr"]["mean"] < 60
-    from vpbench.config import RunSpec, resolve
+    from vpbench.config.resolution import RunSpec, resolve
 
     splits = load_splits(resolve(RunSpec("convlstm", dataset), "smoke").data, progress=False)
     assert tuple(len(splits[s]) for s in ("train", "val", "test")) == clips
@@ -205,7 +205,7 @@ def test_a_prepared_data_set_runs_by_its_own_name_and_tables_name_it(tmp_path, p
         write_video(source / f"clip{i}.mp4", small(bunny[i * 18:(i + 1) * 18], 64, 64))
     assert cli("data", "prepare", "--source", str(source), "--layout", "videos", "--name", "mine",
                "--clip-length", "8", "--no-progress") == 0
-    from vpbench.config import RunSpec, resolve
+    from vpbench.config.resolution import RunSpec, resolve
 
     config = resolve(RunSpec("convlstm", "mine"), "smoke")  # no configs/datasets/mine.yaml: the prepared set's own
     assert (config.data.source, config.data.name, config.data.height, config.data.context, config.data.horizon) == \
@@ -229,7 +229,7 @@ def test_a_prepared_data_set_runs_by_its_own_name_and_tables_name_it(tmp_path, p
 
 
 def test_moving_digits_follow_the_protocol_and_presets_never_share_clips():
-    from vpbench.config import RunSpec, resolve
+    from vpbench.config.resolution import RunSpec, resolve
     from vpbench.data.moving_digits import _pool, digits_path, generate_clip
 
     skip_unless_installed(digits_path)

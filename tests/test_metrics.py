@@ -11,7 +11,7 @@ from skimage import data as skdata
 from skimage.metrics import structural_similarity
 
 from conftest import require_lpips_assets
-from vpbench.metrics import frame_metrics, load_lpips, lpips_distance, psnr, ssim
+from vpbench.measure.metrics import frame_metrics, load_lpips, lpips_distance, psnr, ssim
 
 CALIBRATION = Path(sysconfig.get_paths()["purelib"]) / "ResultsCalibra"  # from `pip install --no-deps pyiqa==0.1.16`
 # pyiqa's published "official lpips" (AlexNet) values for its calibration pairs (offline-assets.md §2)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from helpers import build_smoke, smoke_clip
-from vpbench import registry
+from vpbench.interface import registry
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "models"
 MODELS = registry.names()
@@ -73,14 +73,15 @@ def test_wrong_input_shapes_name_what_was_expected():
 
 @pytest.mark.parametrize("name", MODELS)
 def test_trains_through_the_executor_into_the_store(tmp_path, name):
-    from vpbench.config import RunSpec, resolve
-    from vpbench.executors import InProcessExecutor
+    from vpbench.config.resolution import RunSpec, resolve
+    from vpbench.run.executors import InProcessExecutor
+    from vpbench.run.plan import identify
     from vpbench.store import Store
 
     config = resolve(RunSpec(name), "smoke", {"train": {"steps": 3, "val_every": 3, "checkpoint_every": 3},
                                                "eval": {"lpips": False, "samples": 1}})
     store = Store(tmp_path / "results.sqlite")
-    (outcome,) = InProcessExecutor(store, progress=False).run([(name, config)])
+    (outcome,) = InProcessExecutor(store, progress=False).run(identify([(name, config)]))
     assert outcome.status == "complete", outcome.error
     record = store.get(outcome.run_id)
     assert len(record["metrics"]["psnr"]["per_step"]) == config.data.horizon

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from vpbench import registry
-from vpbench.config import RunSpec, resolve
-from vpbench.predictor import Geometry
-from vpbench.profiling import fvcore_flops, measure_latency, profile_model, torch_flops
-from vpbench.schema import ProfileConfig
+from vpbench.interface import registry
+from vpbench.config.resolution import RunSpec, resolve
+from vpbench.interface.predictor import Geometry
+from vpbench.measure.profiling import fvcore_flops, measure_latency, profile_model, torch_flops
+from vpbench.config.schema import ProfileConfig
 
 MODELS = [name for name in registry.names() if name != "copy_last"]
 
@@ -115,7 +115,7 @@ def test_latency_records_both_batches_and_skips_what_the_cap_excludes():
 
 def test_a_profile_is_measured_once_per_model_config_and_reused_across_seeds(tmp_path, monkeypatch):
     from conftest import cli
-    from vpbench import executors
+    from vpbench.run import execute as executors
     from vpbench.store import Store
 
     measured = []

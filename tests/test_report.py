@@ -21,7 +21,7 @@ from vpbench.report.layouts import suite_tables
 from vpbench.report.records import from_csv
 from vpbench.report.stats import mean_ci, paired_difference
 from vpbench.report.tables import to_latex, to_markdown
-from vpbench.suites import load_suite
+from vpbench.config.suites import load_suite
 
 LEADERBOARDS = REPO / "leaderboards"
 SUITES = [p.name for p in sorted(LEADERBOARDS.iterdir()) if (p / "runs.csv").is_file()] if LEADERBOARDS.is_dir() else []
@@ -259,7 +259,7 @@ def test_samples_put_models_side_by_side_on_the_same_clip(tmp_path):
     import torch
 
     from vpbench.errors import VpbenchError
-    from vpbench.evaluate import GIF_HEADER, write_sample
+    from vpbench.run.evaluate import GIF_HEADER, write_sample
     from vpbench.report.samples import compose, frame_index
 
     clip = torch.rand(8, 1, 16, 16)

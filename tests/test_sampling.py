@@ -1,7 +1,7 @@
 import pytest
 
-from vpbench.schema import SamplingConfig
-from vpbench.sampling import forcing
+from vpbench.config.schema import SamplingConfig
+from vpbench.run.sampling import forcing
 
 
 def test_thuml_schedule_falls_linearly_then_stops():

@@ -4,7 +4,7 @@ import multiprocessing
 
 import pytest
 
-from vpbench.config import RunSpec, resolve
+from vpbench.config.resolution import RunSpec, resolve
 from vpbench.store import Store, manifest
 
 

@@ -6,9 +6,9 @@ import torch
 
 from helpers import build_smoke, overfit, smoke_clip
 from strpm.rpm import RPMCell
-from vpbench import registry
-from vpbench.config import RunSpec, resolve
-from vpbench.profiling import parameter_counts
+from vpbench.interface import registry
+from vpbench.config.resolution import RunSpec, resolve
+from vpbench.measure.profiling import parameter_counts
 
 VARIANTS = ["rpm_no_residual", "rpm_theta1_tau1", "rpm_theta5_tau1", "rpm_theta1_tau5", "rpm", "rpm_sted", "strpm",
             "strpm_official"]

@@ -12,7 +12,7 @@ import yaml
 from conftest import REPO, vpbench_command
 from vpbench.report.layouts import row_labels
 from vpbench.store import Store
-from vpbench.suites import load_suite
+from vpbench.config.suites import load_suite
 
 
 def _vpbench(env, *args):

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from helpers import build_smoke
-from vpbench.config import RunSpec, resolve
-from vpbench.schema import TrainConfig
+from vpbench.config.resolution import RunSpec, resolve
+from vpbench.config.schema import TrainConfig
 from vpbench.data import load_splits
-from vpbench.train import lr_factor, seed_everything, train
+from vpbench.run.train import lr_factor, seed_everything, train
 
 
 def test_deterministic_flag_really_switches_pytorch():

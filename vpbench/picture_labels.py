@@ -1,7 +1,7 @@
 """What the pictures of predictions write on them: the font, and the frame index convention.
 
 Frame indices count predictions from 1 and context frames up to 0 (t = −3 … 0, 1 … T), as the
-sample strips (:mod:`vpbench.report.samples`) and each run's GIFs (:mod:`vpbench.evaluate`) show.
+sample strips (:mod:`vpbench.report.samples`) and each run's GIFs (:mod:`vpbench.run.evaluate`) show.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ metrics        may be absent; JSON ``{"steps": [1..horizon], "<metric>": {"per_s
                ``"lpips_unavailable"``: reason (present only when LPIPS could not be computed),
                ``"test_clips": n``, ``"training": {steps, selected_step, best_val_loss, final_loss,
                resumed_from, note, selected_on, converged_at, max_steps, val_curve: [[step, val MSE]]}``
-profile        may be absent; JSON from :mod:`vpbench.profiling`
+profile        may be absent; JSON from :mod:`vpbench.measure.profiling`
 manifest       JSON from :func:`manifest` (git commit, package versions, device, seeds)
 run_dir        the run's artifact folder (checkpoints, samples, log, config.yaml)
 wall_s         seconds spent on the run (may be absent)
@@ -34,7 +34,7 @@ created_at     ISO time of the first write; updated_at of the last
 
 Table ``suite_runs(suite, run_id, label)`` records which suite asked for which run and the row
 label it gave it: the same run can belong to several suites and is run once. Table
-``profiles(key, profile)`` holds one profile per :func:`vpbench.profiling.profile_key` (model config,
+``profiles(key, profile)`` holds one profile per :func:`vpbench.measure.profiling.profile_key` (model config,
 geometry, device): the seeds of a model, and the suites that run it, measure it once.
 """
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from vpbench.errors import DataError
-from vpbench.schema import DataConfig
+from vpbench.config.schema import DataConfig
 from vpbench.data.loader import ClipDataset, eval_loader, train_loader
 from vpbench.data.storage import SPLITS, check_fits, dataset_path, fingerprint, prepare, verify
 

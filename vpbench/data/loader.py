@@ -3,7 +3,7 @@
 Training batches are a pure function of the step number (:class:`StepBatchSampler`): step s reads
 batch ``s mod (N // B)`` of the permutation drawn for epoch ``s // (N // B)``. Resuming at step s
 therefore needs nothing but s, and an interrupted run sees exactly the batches it would have seen.
-Under several processes (:mod:`vpbench.distributed`) every process draws the same batch and keeps
+Under several processes (:mod:`vpbench.run.distributed`) every process draws the same batch and keeps
 its contiguous slice of it.
 The loaders draw their worker seeds from a private generator, never from torch's global one, so
 creating a loader (at a resume, for a validation pass) leaves the training randomness untouched.

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from vpbench.errors import DataError
-from vpbench.schema import DataConfig
+from vpbench.config.schema import DataConfig
 
 GENERATOR_VERSION = 1  # bump when the pixels a config produces change
 DIGITS_FILE = "digits.png"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from vpbench.schema import DataConfig
+from vpbench.config.schema import DataConfig
 
 GENERATOR_VERSION = 1  # bump when the pixels a config produces change
 SPLIT_STREAMS = {"train": 0, "val": 1, "test": 2}

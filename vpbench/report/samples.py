@@ -1,6 +1,6 @@
 """Several models' predictions of the same test clip in one labelled picture.
 
-Every run writes ``samples/test<NNN>.png`` when it is evaluated (:func:`vpbench.evaluate.write_sample`):
+Every run writes ``samples/test<NNN>.png`` when it is evaluated (:func:`vpbench.run.evaluate.write_sample`):
 a top row of context | ground-truth frames and a bottom row of blanks | predicted frames, frames
 separated by 4 white pixels. :func:`compose` keeps the top row once, stacks each run's prediction row
 under it, writes each row's name on the left and the frame index t above each column: context
@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 from vpbench.errors import VpbenchError
 from vpbench.picture_labels import frame_label, label_font
-from vpbench.suites import Suite
+from vpbench.config.suites import Suite
 
 GAP = 4  # white pixels between frames and between the two rows of a run's sample image
 MARGIN = 180  # the least room for the row labels on the left; a longer label widens it

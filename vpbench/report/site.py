@@ -28,13 +28,13 @@ from urllib.parse import quote
 import pandas as pd
 
 from vpbench.errors import VpbenchError
-from vpbench.metrics import METRICS
+from vpbench.measure.metrics import METRICS
 from vpbench.report import records as record_io
 from vpbench.report.layouts import suite_tables
 from vpbench.report.plots import suite_plots
 from vpbench.report.samples import datasets_with_samples, suite_strip
 from vpbench.report.tables import FORMATS, METRIC_LABELS, Table, render, runs_table, to_html
-from vpbench.suites import Suite
+from vpbench.config.suites import Suite
 
 TABLE_FILES = {"markdown": "table.md", "latex": "table.tex", "csv": "table.csv"}
 NOT_RECORDED = "not recorded in this export"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from vpbench.schema import SamplingConfig
+from vpbench.config.schema import SamplingConfig
 
 
 def forcing(cfg: SamplingConfig, step: int) -> tuple[float, float]:

@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vpbench.codecs import patch_reshape
-from vpbench.schema import TrainConfig
-from vpbench.predictor import Geometry
+from vpbench.interface.codecs import patch_reshape
+from vpbench.config.schema import TrainConfig
+from vpbench.interface.predictor import Geometry
 
 _EPS = 1e-7
 

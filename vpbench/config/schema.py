@@ -4,7 +4,7 @@ A range is declared beside its field with :func:`bounded` and checked by :func:`
 which turns a plain mapping (merged YAML layers) into these dataclasses: an unknown key, a wrong
 type, a value out of range or a non-finite float is a :class:`~vpbench.errors.ConfigError` that
 carries the dotted key. Where a key's value came from (which file or layer) is the business of
-:mod:`vpbench.config`, which resolves the layers; this module imports nothing of vpbench's but its
+:mod:`vpbench.config.resolution`, which resolves the layers; this module imports nothing of vpbench's but its
 errors and the geometry type.
 """
 
@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 
 from vpbench.errors import ConfigError
-from vpbench.predictor import Geometry
+from vpbench.interface.predictor import Geometry
 
 
 def bounded(default: Any = dataclasses.MISSING, *, ge: float | None = None, gt: float | None = None,
@@ -154,14 +154,14 @@ class EvalConfig:
     batch_size: int = bounded(8, ge=1)
     lpips: bool = True  # compute LPIPS (AlexNet v0.1) where the backbone weights are available
     samples: int = bounded(2, ge=0)  # test sequences written as a PNG strip and a GIF
-    fvd: Literal["none", "prediction", "context+prediction"] = "none"  # FVD (vpbench.fvd): which frames enter
+    fvd: Literal["none", "prediction", "context+prediction"] = "none"  # FVD (vpbench.measure.fvd): which frames enter
     fvd_clips: int = bounded(256, ge=2)  # FVD over the first N test clips (all of them when fewer)
     fvd_frames: int = bounded(16, ge=9)  # FVD pads a shorter clip to this many frames (its last frame repeated)
 
 
 @dataclass
 class ProfileConfig:
-    """What the profiler measures for a run (:mod:`vpbench.profiling`)."""
+    """What the profiler measures for a run (:mod:`vpbench.measure.profiling`)."""
 
     flops: bool = True  # torch.utils.flop_counter on the meta device: whole sample and per step
     fvcore: bool = True  # fvcore as well: traces a real forward on the run's device
@@ -189,6 +189,9 @@ class RunConfig:
     deterministic: bool = True  # torch.use_deterministic_algorithms and friends
     scale: str = "smoke"  # label only: the sizes above are what count
     sources: dict[str, str] = field(default_factory=dict)  # model/dataset/train config names used
+    # below paper scale: {"model", "geometry"} of the same files and overrides resolved at paper scale
+    # (the profile's paper-geometry counts describe it), or {"error"}; None at paper scale. Not in the run id.
+    paper_counterpart: dict[str, Any] | None = None
 
     @property
     def model_name(self) -> str:

@@ -1,4 +1,4 @@
-"""Output-preserving conv fusions that the models' fast paths share (``fast.fuse``, :mod:`vpbench.fast`).
+"""Output-preserving conv fusions that the models' fast paths share (``fast.fuse``, :mod:`vpbench.run.fast`).
 
 Each helper builds one convolution from the weights of several, every call, by concatenating them,
 so gradients reach the original parameters and a state dict is the same with or without fusion:

@@ -1,16 +1,16 @@
 """The training protocol, the same for every model, in one function: :func:`train`.
 
 Per step s: read batch s of the train split (a pure function of s and the seed), feed the clip's
-context and, under scheduled sampling, its future (:mod:`vpbench.sampling`); take the MSE over all
+context and, under scheduled sampling, its future (:mod:`vpbench.run.sampling`); take the MSE over all
 T - 1 next-frame predictions (``loss_on: clip``, the PredRNN/STRPM code's protocol) or over the
 horizon only, plus the model's auxiliary loss and, for ``loss: mse+gan[+lp]``, the adversarial
-terms after one discriminator update (:mod:`vpbench.adversarial`); clip the gradient norm; step
+terms after one discriminator update (:mod:`vpbench.run.adversarial`); clip the gradient norm; step
 Adam and the schedule.
 Every ``val_every`` steps the model predicts the val split autoregressively and the best val MSE
 chooses ``best.pt`` (the test split is never seen here). Every ``checkpoint_every`` steps
 ``checkpoint-<step>.pt`` stores model, optimiser, schedule, AMP scaler, discriminator and its
 optimiser, step, best-so-far and every RNG state, so a killed run resumes exactly where it was; the
-previous checkpoint is kept until the new one is safely on disk (:mod:`vpbench.checkpoints`).
+previous checkpoint is kept until the new one is safely on disk (:mod:`vpbench.run.checkpoints`).
 A non-finite loss, or non-finite gradients for ``nonfinite_grad_steps`` steps in a row, ends the run
 with :class:`NonFiniteError` instead of training on to NaN metrics.
 
@@ -20,7 +20,7 @@ row that do not, training has converged and stops (the step budget ``steps`` is 
 result records whether and where it stopped; the checkpoint carries the count, so a resumed run
 stops where an uninterrupted one would.
 
-Several processes (``torchrun``, :mod:`vpbench.distributed`) train one run with
+Several processes (``torchrun``, :mod:`vpbench.run.distributed`) train one run with
 DistributedDataParallel: each takes its slice of every global batch and of the val split, and only
 process 0 writes the log and the checkpoints, which every process resumes from.
 """
@@ -43,15 +43,16 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Subset
 from tqdm import tqdm
 
-from vpbench import checkpoints, progress as progress_report
-from vpbench.adversarial import Adversary
+from vpbench import progress as progress_report
+from vpbench.run import checkpoints
+from vpbench.run.adversarial import Adversary
 from vpbench.data import ClipDataset, eval_loader, to_float, train_loader
-from vpbench.distributed import SINGLE, Group, check_batch, slicing_batches
+from vpbench.run.distributed import SINGLE, Group, check_batch, slicing_batches
 from vpbench.errors import NonFiniteError, VpbenchError
-from vpbench.predictor import Predictor
-from vpbench.sampling import forcing
-from vpbench.schema import RunConfig, TrainConfig
-from vpbench.tensorboard_log import TensorBoardLog
+from vpbench.interface.predictor import Predictor
+from vpbench.run.sampling import forcing
+from vpbench.config.schema import RunConfig, TrainConfig
+from vpbench.run.tensorboard_log import TensorBoardLog
 
 BEST = "best.pt"  # model weights at the best validation step
 
@@ -172,7 +173,7 @@ def validate(model: Predictor, dataset: ClipDataset, cfg: RunConfig, device: tor
 @torch.no_grad()
 def validation_strip(model: Predictor, dataset: ClipDataset, cfg: RunConfig, device: torch.device) -> torch.Tensor:
     """The first val clip and the model's autoregressive prediction of it as one image ``[C, 2H, T*W]``."""
-    from vpbench.tensorboard_log import prediction_strip
+    from vpbench.run.tensorboard_log import prediction_strip
 
     model.eval()
     clip = to_float(dataset[0][None]).to(device)  # [1, T, C, H, W]

@@ -12,7 +12,7 @@ inputs of a memory):
 
 The building blocks (:class:`ConvEncoder`, :class:`ConvDecoder`) are public so that STRPM's STED
 codec can run three of each. Codecs that live in plug-in packages (STRPM's ``sted``) register a
-builder ``(geometry, hidden, patch, stride_ratio) -> Codec`` under the ``vpbench.codecs`` entry
+builder ``(geometry, hidden, patch, stride_ratio) -> Codec`` under the ``vpbench.interface.codecs`` entry
 points, so that every memory can run on every codec without vpbench or the baselines importing them.
 """
 
@@ -26,7 +26,7 @@ from importlib import metadata
 from torch import Tensor, nn
 
 from vpbench.errors import GeometryError
-from vpbench.predictor import Codec, Features, Geometry
+from vpbench.interface.predictor import Codec, Features, Geometry
 
 
 def patch_reshape(frame: Tensor, patch: int) -> Tensor:

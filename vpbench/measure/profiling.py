@@ -25,11 +25,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import importlib.util
+import json
+import os
 import resource
 import time
 import warnings
 from collections import Counter
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,8 +43,9 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
-from vpbench.schema import ProfileConfig, RunConfig
-from vpbench.predictor import Geometry, Predictor
+from vpbench.config.schema import ProfileConfig, RunConfig
+from vpbench.interface import registry
+from vpbench.interface.predictor import Geometry, Predictor
 
 NORM_LAYERS = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
 CONVENTIONS = {
@@ -101,7 +107,7 @@ def _codec_flops_per_step(model: Predictor, geometry: Geometry, device: str) -> 
     codec = getattr(model, "codec", None)
     if codec is None:
         return None
-    from vpbench.predictor import Features
+    from vpbench.interface.predictor import Features
 
     frame = _context(dataclasses.replace(geometry, context=1), 1, device)[:, 0]  # [1, C, H, W]
     h, w = codec.latent_size(geometry.height, geometry.width)
@@ -276,45 +282,78 @@ def profile_model(build, geometry: Geometry, cfg: ProfileConfig, device: torch.d
 
 def profile_key(cfg: RunConfig, device: torch.device) -> str:
     """What a run's profile depends on, hashed (16 hex digits): the model config, the geometry, what is
-    profiled, the device kind, vpbench and torch; not the seeds, the training or the suite.
+    profiled, the device kind, vpbench and torch, and the paper-scale counterpart whose counts it
+    carries; not the seeds, the training or the suite.
 
     Runs that share a key share one profile (:meth:`vpbench.store.Store.cached_profile`).
     """
-    import hashlib
-    import json
-
     from vpbench import __version__
 
     content = {"model": cfg.model, "geometry": dataclasses.asdict(cfg.data.geometry()),
                "profile": dataclasses.asdict(cfg.profile), "device": device.type, "vpbench": __version__,
-               "torch": torch.__version__,
-               "paper_geometry": None if cfg.scale == "paper" else [cfg.sources["model"], cfg.sources["dataset"],
-                                                                    cfg.sources["train"]]}
+               "torch": torch.__version__, "paper_geometry": cfg.paper_counterpart}
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def profile_run(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
-    """The profile of a run's model at the run's geometry, plus its counts at the paper geometry."""
-    from vpbench import registry
-
+    """The profile of a run's model at the run's geometry, plus, below paper scale, the counts of its
+    paper-scale counterpart (the same config files and overrides resolved at paper scale:
+    ``cfg.paper_counterpart``). Counts on the meta device come from :func:`meta_counts`'s disk cache."""
     geometry = cfg.data.geometry()
     result = profile_model(lambda: registry.build(cfg.model, geometry), geometry, cfg.profile, device)
-    if cfg.scale != "paper":
-        result["paper_geometry"] = paper_geometry_counts(cfg.sources["model"], cfg.sources["dataset"],
-                                                         cfg.sources["train"])
+    if cfg.paper_counterpart is not None:
+        paper = cfg.paper_counterpart
+        result["paper_geometry"] = paper if "error" in paper else meta_counts(paper["model"],
+                                                                               Geometry(**paper["geometry"]))
     return result
 
 
-@functools.lru_cache(maxsize=64)
-def paper_geometry_counts(model: str, dataset: str, train: str) -> dict[str, Any]:
-    """Parameters and torch-counter MACs of a config at paper scale, on meta (cached: seeds share it)."""
-    from vpbench import registry
-    from vpbench.config import RunSpec, resolve
+def meta_counts(model: dict[str, Any], geometry: Geometry) -> dict[str, Any]:
+    """Parameters and torch-counter MACs of the predictor ``model`` builds at ``geometry``, on meta.
 
+    They depend only on the model config, the geometry and the code, so they are cached on disk under
+    ``$VPBENCH_DATA/counts/`` by a hash of those (the code: the sources of vpbench and of the model's
+    package, and torch's version): a fresh store or process does not count them again. A count that
+    fails is recorded, not raised (the run's own profile stands).
+    """
+    from vpbench.data.storage import data_root
+
+    content = {"model": model, "geometry": dataclasses.asdict(geometry), "code": _code_digest(model["name"]),
+               "torch": torch.__version__}
+    key = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    path = data_root() / "counts" / f"{key}.json"
     try:
-        paper = resolve(RunSpec(model, dataset, train), "paper")
-        geometry = paper.data.geometry()
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        pass
+    try:
         counts = ProfileConfig(flops=True, fvcore=False, latency=False)
-        return profile_model(lambda: registry.build(paper.model, geometry), geometry, counts, torch.device("meta"))
-    except Exception as exc:  # recorded: the run's own profile stands
+        result = profile_model(lambda: registry.build(model, geometry), geometry, counts, torch.device("meta"))
+    except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        partial.write_text(json.dumps(result))
+        partial.replace(path)
+    except OSError:
+        pass  # a cache that cannot be written is only slower
+    return result
+
+
+@functools.cache
+def _code_digest(model_name: str) -> str:
+    """sha256 over the ``.py`` files of vpbench and of the package that registers ``model_name``."""
+    import vpbench
+
+    roots = {Path(vpbench.__file__).parent}
+    module = registry.get(model_name).builder.__module__.split(".")[0]
+    spec = importlib.util.find_spec(module)
+    if spec is not None and spec.origin:
+        roots.add(Path(spec.origin).parent)
+    digest = hashlib.sha256()
+    for root in sorted(roots):
+        for file in sorted(root.rglob("*.py")):
+            digest.update(str(file.relative_to(root.parent)).encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()

@@ -21,7 +21,7 @@ from importlib import metadata
 from typing import Any, Callable
 
 from vpbench.errors import RegistryError
-from vpbench.schema import parse_section
+from vpbench.config.schema import parse_section
 
 GROUP = "vpbench.models"
 
@@ -85,7 +85,7 @@ def get(name: str) -> ModelEntry:
     builder = ep.load()
     config_class = getattr(builder, "config_class", None)
     if config_class is None:
-        raise RegistryError(f"model {name!r} ({_where(ep)}) is not decorated with vpbench.registry.model_builder")
+        raise RegistryError(f"model {name!r} ({_where(ep)}) is not decorated with vpbench.interface.registry.model_builder")
     return ModelEntry(name, builder, config_class, _where(ep))
 
 

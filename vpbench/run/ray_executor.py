@@ -2,11 +2,14 @@
 
 ``vpbench run --suite S --executor ray [--address auto|HOST:PORT] [--cpus-per-run N] [--gpus-per-run N]``
 
-* Before anything is scheduled the driver skips every run its store holds as complete (by run id,
-  the hash of the resolved config), and reuses the profile of every model config it has measured.
-* Each other run becomes a task asking for ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs. The task
-  runs :func:`vpbench.executors.execute_run` in ``<runs dir>/<run id>`` and returns the metrics and
-  the profile; the driver records them (the store is one SQLite file, which only one machine writes).
+* Before anything is scheduled the driver plans as the in-process executor does
+  (:mod:`vpbench.run.plan`): it skips every run its store holds as complete, and claims each other
+  run, holding the run folder's lock until the run is recorded, so a second driver (or an
+  in-process executor) on the same store leaves that run alone (``busy``).
+* Each claimed run becomes a task asking for ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs. The task
+  runs :func:`vpbench.run.execute.execute_run` in ``<runs dir>/<run id>`` and returns its
+  :class:`~vpbench.run.execute.RunResult`; the driver records it (:mod:`vpbench.run.record`; the store
+  is one SQLite file, which only one machine writes).
 * A worker that dies mid-run (killed, node lost, Ray's memory monitor) is retried up to
   ``max_retries`` times by Ray, and the retry resumes from the run's last checkpoint. An error raised
   by the run itself (a bad config, CUDA out of memory, a non-finite loss) is not retried: the run is
@@ -35,33 +38,16 @@ import torch
 from tqdm import tqdm
 
 from vpbench import progress as progress_report
-from vpbench.config import run_id_of
+from vpbench.config.schema import RunConfig
 from vpbench.errors import VpbenchError
-from vpbench.executors import Outcome, execute_run, resolve_device
-from vpbench.fast import FastPaths
-from vpbench.metrics import load_lpips
-from vpbench.profiling import profile_key
-from vpbench.schema import RunConfig
+from vpbench.measure.metrics import load_lpips
+from vpbench.run.execute import RunResult, execute_run, resolve_device
+from vpbench.run.fast import FastPaths
+from vpbench.run.plan import Claim, Outcome, PlannedRun, claim, settled
+from vpbench.run.record import record_failure, record_result
 from vpbench.store import Store, manifest
 
 WORKER_FILE = "worker.json"  # in the run folder: the process running the run now, and how many have started it
-
-
-class _DriverProfiles:
-    """What :func:`execute_run` asks of a store, answered on a worker: the driver's cached profile, or
-    the one measured here, which the task returns for the driver to store."""
-
-    def __init__(self, key: str, profile: dict | None):
-        self.key, self.profile = key, profile
-
-    def cached_profile(self, key: str) -> dict | None:
-        return self.profile if key == self.key else None
-
-    def save_profile(self, key: str, profile: dict) -> None:
-        self.key, self.profile = key, profile
-
-    def update(self, run_id: str, profile: dict) -> None:
-        self.profile = profile
 
 
 def _note_worker(run_dir: Path) -> int:
@@ -74,7 +60,7 @@ def _note_worker(run_dir: Path) -> int:
 
 def run_task(cfg: RunConfig, run_dir: str, device_name: str, fast: FastPaths, profile: dict | None,
              threads: int, log: str = "none") -> dict:
-    """The body of one run's Ray task: ``{"metrics", "profile", "device", "host", "starts"}``.
+    """The body of one run's Ray task: ``{"result": RunResult, "device", "host", "starts"}``.
 
     A retried task finds the checkpoints of the attempt before it in ``run_dir`` and resumes there.
     """
@@ -82,15 +68,13 @@ def run_task(cfg: RunConfig, run_dir: str, device_name: str, fast: FastPaths, pr
     folder = Path(run_dir)
     starts = _note_worker(folder)
     device = resolve_device(device_name)
-    profiles = _DriverProfiles(profile_key(cfg, device), profile)
     try:
         lpips_model = load_lpips(device) if cfg.eval.lpips else None
-        metrics = execute_run(cfg, folder, profiles, device, lpips_model, progress=False, fast=fast, log=log)
+        result = execute_run(cfg, folder, device, profile, lpips_model, progress=False, fast=fast, log=log)
     except Exception:
         (folder / "error.log").write_text(traceback.format_exc())
         raise
-    return {"metrics": metrics, "profile": profiles.profile, "device": str(device), "host": socket.gethostname(),
-            "starts": starts}
+    return {"result": result, "device": str(device), "host": socket.gethostname(), "starts": starts}
 
 
 def _forwarded_environment() -> dict[str, str]:
@@ -105,7 +89,7 @@ def _failure_reason(exc: Exception) -> str:
 
 
 class RayExecutor:
-    """Runs configs as Ray tasks; the interface of :class:`vpbench.executors.InProcessExecutor`.
+    """Runs configs as Ray tasks; the interface of :class:`vpbench.run.executors.InProcessExecutor`.
 
     ``address``: the cluster to join (``auto``, ``HOST:PORT``; None starts a local one unless Ray is
     already initialised). ``device``: what each task trains on, ``cpu`` or ``cuda`` (the GPU Ray gave it).
@@ -122,26 +106,21 @@ class RayExecutor:
         self.cpus_per_run, self.gpus_per_run, self.max_retries = cpus_per_run, gpus_per_run, max_retries
         self.poll_s = poll_s
 
-    def run(self, runs: list[tuple[str, RunConfig]], suite: str | None = None) -> list[Outcome]:
+    def run(self, runs: list[PlannedRun], suite: str | None = None) -> list[Outcome]:
         outcomes: dict[str, Outcome] = {}
-        pending: list[tuple[str, RunConfig, str]] = []
-        for label, cfg in runs:  # completed runs are skipped before anything is scheduled
-            run_id = run_id_of(cfg)
-            record = self.store.get(run_id)
-            status = record["status"] if record else None
-            if status == "complete" or (status == "failed" and not self.retry_failed):
-                if suite:
-                    self.store.add_to_suite(suite, run_id, label)
-                outcomes[run_id] = Outcome(run_id, label, "skipped" if status == "complete" else "failed",
-                                           None if status == "complete" else record["error"])
-                print(f"{label} {run_id}: {'complete, skipped' if status == 'complete' else 'failed before, kept'}",
-                      flush=True)
-            elif run_id not in outcomes and run_id not in {queued for _, _, queued in pending}:
-                pending.append((label, cfg, run_id))
+        pending: dict[str, PlannedRun] = {}
+        for run in runs:  # completed runs are skipped before anything is scheduled
+            done = settled(self.store, run, suite, self.retry_failed)
+            if done is not None:
+                outcomes[run.run_id] = done
+                kept = "complete, skipped" if done.status == "skipped" else f"failed before, kept: {done.error}"
+                print(f"{run.describe()}: {kept}", flush=True)
+            elif run.run_id not in outcomes:
+                pending.setdefault(run.run_id, run)
         if pending:
             self._connect()
-            outcomes.update(self._schedule(pending, suite))
-        return [outcomes[run_id_of(cfg)] for _, cfg in runs]
+            outcomes.update(self._schedule(list(pending.values()), suite))
+        return [outcomes[run.run_id] for run in runs]
 
     def _connect(self) -> None:
         if ray.is_initialized():
@@ -151,73 +130,83 @@ class RayExecutor:
         except ConnectionError as exc:
             raise VpbenchError(f"--address {self.address}: no Ray cluster there ({exc})") from None
 
-    def _schedule(self, pending: list[tuple[str, RunConfig, str]], suite: str | None) -> dict[str, Outcome]:
+    def _schedule(self, pending: list[PlannedRun], suite: str | None) -> dict[str, Outcome]:
         task = ray.remote(run_task).options(num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run,
                                             max_retries=self.max_retries, retry_exceptions=False,
                                             runtime_env={"env_vars": _forwarded_environment()})
-        threads, device = max(1, int(self.cpus_per_run)), self.device
-        submitted: dict[ray.ObjectRef, tuple[str, RunConfig, str, float]] = {}
-        for label, cfg, run_id in pending:
-            run_dir = self.runs_dir / run_id
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "error.log").unlink(missing_ok=True)
-            (run_dir / "config.yaml").write_text(cfg.to_yaml())
-            self.store.start(run_id, cfg.to_dict(), run_dir)
-            if suite:
-                self.store.add_to_suite(suite, run_id, label)
-            cached = self.store.cached_profile(profile_key(cfg, torch.device(device)))
-            ref = task.remote(cfg, str(run_dir), device, self.fast.for_training(), cached, threads, self.log)
-            submitted[ref] = (label, cfg, run_id, time.perf_counter())
-
+        threads, device = max(1, int(self.cpus_per_run)), torch.device(self.device)
         outcomes: dict[str, Outcome] = {}
+        submitted: dict[ray.ObjectRef, tuple[Claim, float]] = {}
+        for run in pending:
+            info = {**manifest(run.cfg.seed, run.cfg.deterministic, self.device),
+                    "fast_paths": self.fast.for_training().label, "executor": "ray"}
+            held = claim(self.store, run, self.runs_dir, suite, info, device)
+            if isinstance(held, Outcome):  # another driver or executor holds it, or finished it
+                outcomes[run.run_id] = held
+                left = "running in another process, left to it" if held.status == "busy" else "complete, skipped"
+                print(f"{run.describe()}: {left}", flush=True)
+                continue
+            ref = task.remote(run.cfg, str(held.run_dir), self.device, self.fast.for_training(), held.profile,
+                              threads, self.log)
+            submitted[ref] = (held, time.perf_counter())
+
         starts: dict[str, int] = {}
         bar = progress_report.bar(show=self.progress, total=len(submitted), desc="runs on Ray", unit="run")
         waiting = list(submitted)
         while waiting:
             done, waiting = ray.wait(waiting, num_returns=1, timeout=self.poll_s)
-            self._report_progress(bar, [submitted[ref] for ref in waiting], starts)
+            self._report_progress(bar, [submitted[ref][0] for ref in waiting], starts)
             for ref in done:
-                label, cfg, run_id, started = submitted[ref]
-                outcomes[run_id] = self._record(ref, label, cfg, run_id, time.perf_counter() - started)
+                held, started = submitted[ref]
+                try:
+                    outcome = self._record(ref, held, time.perf_counter() - started)
+                finally:
+                    held.release()
+                outcomes[held.run.run_id] = outcome
                 bar.update(1)
-                detail = f": {outcomes[run_id].error}" if outcomes[run_id].error else ""
-                tqdm.write(f"{label} {run_id}: {outcomes[run_id].status} in {outcomes[run_id].wall_s:.1f} s{detail}",
-                           file=sys.stdout)
+                detail = f": {outcome.error}" if outcome.error else ""
+                tqdm.write(f"{held.run.describe()}: {outcome.status} in {outcome.wall_s:.1f} s{detail}", file=sys.stdout)
         bar.close()
         return outcomes
 
-    def _report_progress(self, bar: tqdm, running: list[tuple[str, RunConfig, str, float]],
-                         starts: dict[str, int]) -> None:
+    def _report_progress(self, bar: tqdm, running: list[Claim], starts: dict[str, int]) -> None:
         """A line when a run starts or starts again; the bar's postfix: every running run's step."""
         steps = []
-        for label, cfg, run_id, _ in running:
-            run_dir = self.runs_dir / run_id
+        for held in running:
+            run, run_dir = held.run, held.run_dir
             try:
                 worker = json.loads((run_dir / WORKER_FILE).read_text())
             except (OSError, json.JSONDecodeError):
                 continue  # not started yet
-            if worker["starts"] != starts.get(run_id):
-                starts[run_id] = worker["starts"]
+            if worker["starts"] != starts.get(run.run_id):
+                starts[run.run_id] = worker["starts"]
                 again = f" (start {worker['starts']}: resumes from its last checkpoint)" if worker["starts"] > 1 else ""
-                tqdm.write(f"{label} {run_id}: running on {worker['host']} pid {worker['pid']}{again}", file=sys.stdout)
-            steps.append(f"{label} {_last_step(run_dir / 'train.jsonl')}/{cfg.train.steps}")
+                tqdm.write(f"{run.label} {run.run_id}: running on {worker['host']} pid {worker['pid']}{again}",
+                           file=sys.stdout)
+            steps.append(f"{run.label} {_last_step(run_dir / 'train.jsonl')}/{run.cfg.train.steps}")
         bar.set_postfix_str(", ".join(steps))
 
-    def _record(self, ref: ray.ObjectRef, label: str, cfg: RunConfig, run_id: str, wall: float) -> Outcome:
+    def _record(self, ref: ray.ObjectRef, held: Claim, wall: float) -> Outcome:
         try:
-            result = ray.get(ref)
+            answer = ray.get(ref)
         except (ray.exceptions.RayError, VpbenchError) as exc:
-            reason = _failure_reason(exc)
-            self.store.fail(run_id, reason, wall)
-            return Outcome(run_id, label, "failed", reason, wall)
-        profile = result["profile"]
-        self.store.save_profile(profile["profile_key"], profile)
-        self.store.update(run_id, profile=profile,
-                          manifest={**manifest(cfg.seed, cfg.deterministic, result["device"]),
-                                    "fast_paths": self.fast.for_training().label, "executor": "ray",
-                                    "host": result["host"], "starts": result["starts"]})
-        self.store.complete(run_id, result["metrics"], wall)  # None for a profile-only run
-        return Outcome(run_id, label, "complete", None, wall)
+            return record_failure(self.store, held, _failure_reason(exc), wall,
+                                  trace=_worker_trace(held.run_dir) or f"{type(exc).__name__}: {exc}")
+        result: RunResult = answer["result"]
+        self.store.update(held.run.run_id, manifest={**manifest(held.run.cfg.seed, held.run.cfg.deterministic,
+                                                                answer["device"]),
+                                                     "fast_paths": self.fast.for_training().label,
+                                                     "executor": "ray", "host": answer["host"],
+                                                     "starts": answer["starts"]})
+        return record_result(self.store, held, result, wall)
+
+
+def _worker_trace(run_dir: Path) -> str | None:
+    """The traceback the worker wrote to ``error.log``, if it wrote one."""
+    try:
+        return (run_dir / "error.log").read_text()
+    except OSError:
+        return None
 
 
 def _last_step(log: Path) -> int:

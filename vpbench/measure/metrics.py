@@ -172,7 +172,7 @@ def _bundled_convs(path: Path) -> Convs:
 
 def _cached_convs(path: Path, reference: Convs | None) -> Convs:
     """The five convs of torchvision's cached AlexNet, after its checks (ValueError says which failed)."""
-    from vpbench.checkpoints import Unreadable, load
+    from vpbench.run.checkpoints import Unreadable, load
     from vpbench.errors import CheckpointError
 
     digest = sha256_of(path)

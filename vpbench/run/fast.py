@@ -3,7 +3,7 @@
 Each switch is independent, so a benchmark can show what each one buys (``benchmarks/speed.py``):
 
 * ``fuse``: the models' own conv fusions (every module with a ``fused`` attribute; see
-  :mod:`vpbench.fusion`): gate convs whose outputs are added as one conv over concatenated inputs,
+  :mod:`vpbench.interface.fusion`): gate convs whose outputs are added as one conv over concatenated inputs,
   convs that read one tensor as one conv, parallel convs (STED's codecs, RPM's h/m convs) as one
   grouped conv, E3D-LSTM's gate terms summed inside one causal 3-D conv each.
 * ``channels_last``: 4-D weights in channels-last order (5-D ones in channels-last-3d), so
@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import Tensor, nn
 
-from vpbench.fusion import set_fused
-from vpbench.predictor import Predictor
+from vpbench.interface.fusion import set_fused
+from vpbench.interface.predictor import Predictor
 
 CUDA_ONLY = ("bf16", "cuda_graph")
 

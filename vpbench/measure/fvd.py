@@ -12,7 +12,7 @@ The protocol (:class:`Protocol`, stored with the result as ``metrics["fvd"]["pro
   network needs at least 9) is padded to it by repeating its last frame;
 * the first ``eval.fvd_clips`` test clips (256 by default, the prediction literature's convention, or
   the whole test set when it is smaller); both sets have the same clips;
-* the network is the Kinetics-400 I3D (:mod:`vpbench.i3d`) up to its 400 logits; the Fréchet distance is
+* the network is the Kinetics-400 I3D (:mod:`vpbench.measure.i3d`) up to its 400 logits; the Fréchet distance is
   ``|μr − μp|² + tr(Σr + Σp − 2 (Σr Σp)^½)`` with covariances over clips (``ddof = 1``).
 
 The real clips' statistics are computed once per data set and protocol and cached on disk, keyed by
@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vpbench.i3d import MIN_FRAMES, SIDE, WEIGHTS_SHA256, InceptionI3d, load_i3d
+from vpbench.measure.i3d import MIN_FRAMES, SIDE, WEIGHTS_SHA256, InceptionI3d, load_i3d
 
 RESIZE = "bilinear (torch.nn.functional.interpolate, align_corners=False, antialias=False)"
 

@@ -3,7 +3,7 @@
 The model predicts ``horizon`` frames from ``context`` autoregressively (no ground truth is fed
 back). Every test clip's PSNR, SSIM and LPIPS are kept per step, so tables can show per-step means,
 means over the horizon and paired comparisons between runs on the same clips. Several processes
-(:mod:`vpbench.distributed`) each predict a contiguous range of the clips, and the per-clip values are
+(:mod:`vpbench.run.distributed`) each predict a contiguous range of the clips, and the per-clip values are
 gathered in clip order before any mean is taken.
 """
 
@@ -18,12 +18,12 @@ from torch.utils.data import Subset
 
 from vpbench import progress as progress_report
 from vpbench.data import ClipDataset, eval_loader, to_float
-from vpbench.distributed import SINGLE, Group
+from vpbench.run.distributed import SINGLE, Group
 from vpbench.errors import NonFiniteError
-from vpbench.metrics import LPIPSModel, frame_metrics, psnr_array
+from vpbench.measure.metrics import LPIPSModel, frame_metrics, psnr_array
 from vpbench.picture_labels import frame_label, label_font
-from vpbench.predictor import Predictor
-from vpbench.schema import RunConfig
+from vpbench.interface.predictor import Predictor
+from vpbench.config.schema import RunConfig
 
 MIN_SAMPLE_SIDE = 128  # small frames are enlarged (nearest) in sample images
 
@@ -91,7 +91,7 @@ def _fvd(cfg: RunConfig, real: torch.Tensor, predicted: torch.Tensor, device: to
 
     from vpbench.data import fingerprint
     from vpbench.data.storage import data_root
-    from vpbench.fvd import Gaussian, Protocol, cache_path, frechet_distance, logits, real_statistics, shared_network
+    from vpbench.measure.fvd import Gaussian, Protocol, cache_path, frechet_distance, logits, real_statistics, shared_network
 
     protocol = Protocol(cfg.eval.fvd, len(real), cfg.eval.fvd_frames)
     record = {"protocol": dataclasses.asdict(protocol), "clips": len(real)}

@@ -1,8 +1,8 @@
-"""Config resolution: YAML layers -> a validated :class:`~vpbench.schema.RunConfig`, and the hash that names a run.
+"""Config resolution: YAML layers -> a validated :class:`~vpbench.config.schema.RunConfig`, and the hash that names a run.
 
 A run is resolved from layers, later ones winning:
 
-1. the dataclass defaults of :mod:`vpbench.schema`;
+1. the dataclass defaults of :mod:`vpbench.config.schema`;
 2. ``configs/train/<train>.yaml``, ``configs/datasets/<dataset>.yaml``, ``configs/models/<model>.yaml``
    (each file's body, then its ``scales: {<scale>: ...}`` section; ``_base_: other.yaml`` inherits
    from a file beside it or under ``configs/``);
@@ -11,7 +11,7 @@ A run is resolved from layers, later ones winning:
 
 Every key remembers the layer that set it, so an unknown key, a wrong type or a value out of range is
 reported as ``FILE: dotted.key: ...`` with the nearest known key. The model section is validated by
-the config class its builder declares (:mod:`vpbench.registry`); vpbench itself knows no model.
+the config class its builder declares (:mod:`vpbench.interface.registry`); vpbench itself knows no model.
 YAML is read with every float literal Python accepts (``1e-3`` is a float, not YAML 1.1's string).
 """
 
@@ -29,10 +29,11 @@ from typing import Any
 
 import yaml
 
-from vpbench import __version__, registry
+from vpbench import __version__
+from vpbench.interface import registry
 from vpbench.data import fingerprint
 from vpbench.errors import ConfigError, GeometryError, VpbenchError
-from vpbench.schema import (DataConfig, EvalConfig, ProfileConfig, RunConfig, RunScalars, TrainConfig, nearest,
+from vpbench.config.schema import (DataConfig, EvalConfig, ProfileConfig, RunConfig, RunScalars, TrainConfig, nearest,
                             parse_section)
 
 SCALES = ("smoke", "small", "paper")
@@ -229,7 +230,7 @@ def _source_of(dotted: str | None, provenance: dict[str, str]) -> str | None:
 
 
 def _parse(cls: type, mapping: dict[str, Any], prefix: str, provenance: dict[str, str]) -> Any:
-    """:func:`~vpbench.schema.parse_section`, with the error pointed at the layer that set the key."""
+    """:func:`~vpbench.config.schema.parse_section`, with the error pointed at the layer that set the key."""
     try:
         return parse_section(cls, mapping, prefix)
     except ConfigError as exc:
@@ -291,7 +292,18 @@ def resolve(spec: RunSpec, scale: str, cli_overrides: dict[str, Any] | None = No
     )
     check_data(config.data, _data_source(provenance, [layer.source for layer in layers]))
     check_geometry(options, config.data, _source_of("model", provenance) or "model")
+    if scale != "paper":
+        config.paper_counterpart = _paper_counterpart(spec, cli_overrides)
     return config
+
+
+def _paper_counterpart(spec: RunSpec, cli_overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """The model config and geometry that ``spec`` and the same overrides resolve to at paper scale."""
+    try:
+        paper = resolve(spec, "paper", cli_overrides)
+    except VpbenchError as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {"model": paper.model, "geometry": dataclasses.asdict(paper.data.geometry())}
 
 
 def dataset_layers(name: str, scale: str) -> list[Layer]:
@@ -399,6 +411,7 @@ def run_identity(cfg: RunConfig) -> dict[str, Any]:
     body = cfg.to_dict()
     body.pop("scale")
     body.pop("sources")
+    body.pop("paper_counterpart")
     return {"config": body, "vpbench": __version__, "data": fingerprint(cfg.data)}
 
 

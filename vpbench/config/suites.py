@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vpbench.config import Layer, RunSpec, find_config, load_yaml, resolve
-from vpbench.schema import RunConfig
+from vpbench.config.resolution import Layer, RunSpec, find_config, load_yaml, resolve
+from vpbench.config.schema import RunConfig
 from vpbench.errors import ConfigError
 
 SUITE_KEYS = {"name", "version", "layout", "reference", "description", "train", "datasets", "models", "seeds", "set"}
