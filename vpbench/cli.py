@@ -268,10 +268,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if group.main:
         store.check_writable()  # a bad store is one line before any run folder exists
     if args.suite and group.main:  # what the report needs of the suite, as it is run now (the YAML may change later)
-        from vpbench.report.layouts import paper_tables
-        from vpbench.config.suites import load_suite
+        from vpbench.config.suites import suite_record
 
-        definition = load_suite(args.suite).record(paper_tables())
+        definition = suite_record(args.suite)
         definition["datasets"] = list(dict.fromkeys(cfg.sources["data"] for _, cfg in runs))  # as the runs name them
         store.record_suite(definition)
     if args.executor == "ray":
@@ -332,13 +331,14 @@ def _stored_suite(store, name: str):
 
 def _reported_suite(name: str, definition: dict | None, where: str):
     """The suite as it ran (its stored definition), or, for results stored before definitions were, its YAML."""
-    from vpbench.config.suites import Suite, load_suite
+    from vpbench.config.suites import suite_record
+    from vpbench.report.suite_record import SuiteRecord
 
-    if definition is not None:
-        return Suite.from_record(definition)
-    print(f"vpbench: {where} holds no definition of suite {name} (stored before they were recorded); "
-          f"labels, order and reference come from today's suite file", file=sys.stderr)
-    return load_suite(name)
+    if definition is None:
+        print(f"vpbench: {where} holds no definition of suite {name} (stored before they were recorded); "
+              f"labels, order and reference come from today's suite file", file=sys.stderr)
+        definition = suite_record(name)
+    return SuiteRecord.from_record(definition)
 
 
 def cmd_table(args: argparse.Namespace) -> int:
@@ -391,13 +391,12 @@ def _check_out_folder(out: Path) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from vpbench.report.layouts import published_numbers
     from vpbench.report.records import details, export
     from vpbench.store import Store
 
     _check_out_folder(args.out)
     suite, runs, clips = _suite_frames(args)
-    for path in export(runs, clips, args.out, suite.record(published_numbers(suite)), details(Store(args.store), suite)):
+    for path in export(runs, clips, args.out, suite.record(), details(Store(args.store), suite)):
         print(path)
     return 0
 

@@ -21,11 +21,12 @@ suite's ``set`` under the model entry's ``set`` under ``--set``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vpbench.config.resolution import Layer, RunSpec, find_config, load_yaml, resolve
+from vpbench.config.resolution import Layer, RunSpec, configs_root, find_config, load_yaml, parse_yaml, resolve
 from vpbench.config.schema import RunConfig
 from vpbench.errors import ConfigError
 
@@ -111,14 +112,25 @@ def load_suite(name: str) -> Suite:
 
 def expand(suite: Suite, scale: str, seeds: int | None = None,
            cli_overrides: dict[str, Any] | None = None) -> list[tuple[str, RunConfig]]:
-    """``(label, config)`` for every run of the suite at ``scale``; ``seeds`` overrides the file's."""
+    """``(label, config)`` for every run of the suite at ``scale``; ``seeds`` overrides the file's.
+
+    Each (data set, model entry) is resolved once; its seeds differ only in ``seed``.
+    """
     runs = []
     for dataset in suite.datasets:
         for entry in suite.models:
-            for seed in range(seeds or suite.seeds):
-                layers = [Layer(suite.overrides, f"{suite.path} (set)"),
-                          Layer(entry.overrides, f"{suite.path} (models: {entry.label})"),
-                          Layer({"seed": seed}, f"{suite.path} (seed {seed})")]
-                spec = RunSpec(entry.config, dataset, suite.train, layers)
-                runs.append((entry.label, resolve(spec, scale, cli_overrides)))
+            layers = [Layer(suite.overrides, f"{suite.path} (set)"),
+                      Layer(entry.overrides, f"{suite.path} (models: {entry.label})")]
+            config = resolve(RunSpec(entry.config, dataset, suite.train, layers), scale, cli_overrides)
+            runs.extend((entry.label, dataclasses.replace(config, seed=seed)) for seed in range(seeds or suite.seeds))
     return runs
+
+
+def paper_tables() -> dict[str, Any]:
+    """``configs/reference/paper_tables.yaml`` as it is now (stored with a suite's definition when it runs)."""
+    return parse_yaml((configs_root() / "reference" / "paper_tables.yaml").read_text()) or {}
+
+
+def suite_record(name: str) -> dict[str, Any]:
+    """The definition of suite ``name`` as :meth:`Suite.record` stores it, with today's published numbers."""
+    return load_suite(name).record(paper_tables())

@@ -10,30 +10,20 @@ the paper's own units, and the caption says which units those are.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from vpbench.config.resolution import configs_root
-from vpbench.measure.metrics import METRICS
+from vpbench.measure.catalogue import METRICS
 from vpbench.report.stats import mean_ci, paired_difference
 from vpbench.report.tables import CONVENTIONS, METRIC_LABELS, Column, Table, arrow, runs_table
-from vpbench.config.suites import Suite
+from vpbench.report.suite_record import SuiteRecord
 
-@cache
-def paper_tables() -> dict[str, Any]:
-    """``configs/reference/paper_tables.yaml`` as it is now."""
-    path = configs_root() / "reference" / "paper_tables.yaml"
-    return yaml.safe_load(Path(path).read_text())
-
-
-def published_numbers(suite: Suite) -> dict[str, Any]:
-    """The published numbers the suite ran with (stored with it), else today's reference file."""
-    return suite.paper if suite.paper is not None else paper_tables()
+def published_numbers(suite: SuiteRecord) -> dict[str, Any]:
+    """The published numbers the suite ran with (``configs/reference/paper_tables.yaml``, stored with it)."""
+    return {"datasets": {}, "table1": {}, "table2": {}, "table3": {}, "table4": {}, **suite.paper}
 
 
 def _first(frame: pd.DataFrame, column: str) -> Any:
@@ -41,7 +31,7 @@ def _first(frame: pd.DataFrame, column: str) -> Any:
     return values.iloc[0] if len(values) else None
 
 
-def row_labels(runs: pd.DataFrame, suite: Suite) -> list[str]:
+def row_labels(runs: pd.DataFrame, suite: SuiteRecord) -> list[str]:
     """The suite's labels that have runs, in its order, then any label it no longer lists (never dropped)."""
     if runs.empty:
         return []
@@ -65,7 +55,7 @@ class RowGroup:
         return _comparison(row, self.reference, clips, metric)
 
 
-def row_groups(runs: pd.DataFrame, suite: Suite) -> Iterator[RowGroup]:
+def row_groups(runs: pd.DataFrame, suite: SuiteRecord) -> Iterator[RowGroup]:
     """The suite's data sets that have runs, in its order: the one loop every layout shares."""
     for dataset in suite.datasets:
         subset = runs[runs["dataset"] == dataset]
@@ -76,7 +66,7 @@ def row_groups(runs: pd.DataFrame, suite: Suite) -> Iterator[RowGroup]:
                        [(label, subset[subset["label"] == label]) for label in row_labels(subset, suite)])
 
 
-def _unlisted_note(runs: pd.DataFrame, suite: Suite) -> str:
+def _unlisted_note(runs: pd.DataFrame, suite: SuiteRecord) -> str:
     unlisted = [label for label in row_labels(runs, suite) if label not in {e.label for e in suite.models}]
     return (f"Rows whose label suite {suite.name} v{suite.version} does not list (renamed or removed since they "
             f"ran): {', '.join(unlisted)}." if unlisted else "")
@@ -132,7 +122,7 @@ def _stopping_note(subset: pd.DataFrame) -> str:
     return f"Stopped at step: where each seed's training ended ({rule}); † = the budget ran out first."
 
 
-def _caption(suite: Suite, runs: pd.DataFrame, dataset: str, extra: str = "") -> tuple[str, list[str]]:
+def _caption(suite: SuiteRecord, runs: pd.DataFrame, dataset: str, extra: str = "") -> tuple[str, list[str]]:
     """``(caption, notes)``: one short sentence (what, scale, seeds) and the conventions, one note each."""
     subset = runs[runs["dataset"] == dataset]
     seeds = sorted(subset["seed"].unique().tolist())
@@ -150,7 +140,7 @@ def _caption(suite: Suite, runs: pd.DataFrame, dataset: str, extra: str = "") ->
     return caption, [note for note in notes if note]
 
 
-def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -> list[Table]:
+def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: SuiteRecord, paper: bool) -> list[Table]:
     """Table 3: PSNR and LPIPS (averaged over the horizon), parameters and FLOPs at the paper geometry."""
     published = published_numbers(suite)["table3"]
     tables = []
@@ -189,7 +179,7 @@ def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool)
     return tables
 
 
-def losses(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -> list[Table]:
+def losses(runs: pd.DataFrame, clips: pd.DataFrame, suite: SuiteRecord, paper: bool) -> list[Table]:
     """Table 4: PSNR and LPIPS over the horizon for each loss, one column group per data set."""
     published = published_numbers(suite)["table4"]
     rows = {label: {"label": label} for label in row_labels(runs, suite)}
@@ -248,7 +238,7 @@ def _yardstick_note(subset: pd.DataFrame, shown: list[str]) -> str:
     return note
 
 
-def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -> list[Table]:
+def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: SuiteRecord, paper: bool) -> list[Table]:
     """Tables 1-2: per-step PSNR / SSIM / LPIPS at the paper's horizons, inference time over 10 samples."""
     reference_numbers = {**published_numbers(suite)["table1"], **published_numbers(suite)["table2"]}
     tables = []
@@ -307,7 +297,7 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bo
     return tables
 
 
-def profile(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -> list[Table]:
+def profile(runs: pd.DataFrame, clips: pd.DataFrame, suite: SuiteRecord, paper: bool) -> list[Table]:
     """Cost of every model at each geometry: parameters, MACs per step and per sample, latency, memory."""
     published3, published2 = published_numbers(suite)["table3"], published_numbers(suite)["table2"]
     tables = []
@@ -352,7 +342,7 @@ def profile(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) 
     return tables
 
 
-def plain(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) -> list[Table]:
+def plain(runs: pd.DataFrame, clips: pd.DataFrame, suite: SuiteRecord, paper: bool) -> list[Table]:
     """One row per run (the ``runs`` layout)."""
     return [runs_table(runs, f"Suite {suite.name} v{suite.version}")]
 
@@ -360,7 +350,7 @@ def plain(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool) ->
 LAYOUTS = {"runs": plain, "ablation": ablation, "losses": losses, "leaderboard": leaderboard, "profile": profile}
 
 
-def suite_tables(runs: pd.DataFrame, clips: pd.DataFrame, suite: Suite, paper: bool = False) -> list[Table]:
+def suite_tables(runs: pd.DataFrame, clips: pd.DataFrame, suite: SuiteRecord, paper: bool = False) -> list[Table]:
     if runs.empty or not runs["dataset"].isin(suite.datasets).any():
         where = f" on {', '.join(suite.datasets)}" if not runs.empty else ""
         return [Table(f"Suite {suite.name}: no complete runs{where}", [Column("label", "Method")], [])]

@@ -29,12 +29,12 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from adjustText import adjust_text  # noqa: E402
 
-from vpbench.measure.metrics import METRICS  # noqa: E402
+from vpbench.measure.catalogue import METRICS  # noqa: E402
 from vpbench.report.layouts import row_labels  # noqa: E402
 from vpbench.report.records import parse_curve  # noqa: E402
 from vpbench.report.stats import mean_ci  # noqa: E402
 from vpbench.report.tables import FORMATS, METRIC_LABELS, arrow  # noqa: E402
-from vpbench.config.suites import Suite  # noqa: E402
+from vpbench.report.suite_record import SuiteRecord  # noqa: E402
 
 
 Drawn = tuple[str, plt.Figure]  # a plot's file stem and its figure
@@ -49,7 +49,7 @@ def _save(figure: plt.Figure, out: Path, stem: str) -> list[Path]:
     return paths
 
 
-def _title(suite: Suite, subset: pd.DataFrame, dataset: str, what: str) -> str:
+def _title(suite: SuiteRecord, subset: pd.DataFrame, dataset: str, what: str) -> str:
     """``<suite> v<N>, <scale> scale: <what> on <dataset>, <n> seed(s)``: what a reader needs to tell plots apart."""
     scale = "/".join(sorted(subset["scale"].dropna().astype(str).unique())) or "?"
     return f"{suite.name} v{suite.version}, {scale} scale: {what} on {dataset}, {subset['seed'].nunique()} seed(s)"
@@ -84,7 +84,7 @@ def pareto_front(costs: np.ndarray, quality: np.ndarray) -> np.ndarray:
     return np.asarray(front, dtype=int)
 
 
-def curves(runs: pd.DataFrame, suite: Suite, dataset: str) -> Drawn | None:
+def curves(runs: pd.DataFrame, suite: SuiteRecord, dataset: str) -> Drawn | None:
     subset = runs[(runs["dataset"] == dataset) & (runs["task"] == "train")]
     context, horizon = int(subset["context"].iloc[0]), int(subset["horizon"].iloc[0])
     figure, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.6))
@@ -113,7 +113,7 @@ def curves(runs: pd.DataFrame, suite: Suite, dataset: str) -> Drawn | None:
     return f"curves_{dataset}", figure
 
 
-def cost(runs: pd.DataFrame, suite: Suite, dataset: str) -> Drawn | None:
+def cost(runs: pd.DataFrame, suite: SuiteRecord, dataset: str) -> Drawn | None:
     subset = runs[(runs["dataset"] == dataset) & (runs["task"] == "train")]
     points, references = [], []
     for label in row_labels(subset, suite):
@@ -154,7 +154,7 @@ def cost(runs: pd.DataFrame, suite: Suite, dataset: str) -> Drawn | None:
     return f"cost_{dataset}", figure
 
 
-def bars(runs: pd.DataFrame, suite: Suite, dataset: str) -> Drawn | None:
+def bars(runs: pd.DataFrame, suite: SuiteRecord, dataset: str) -> Drawn | None:
     subset = runs[(runs["dataset"] == dataset) & (runs["task"] == "train")]
     labels = row_labels(subset, suite)
     figure, axes = plt.subplots(1, 2, figsize=(11, 0.45 * len(labels) + 1.5))
@@ -177,7 +177,7 @@ def bars(runs: pd.DataFrame, suite: Suite, dataset: str) -> Drawn | None:
     return f"bars_{dataset}", figure
 
 
-def profile_bars(runs: pd.DataFrame, suite: Suite, dataset: str) -> Drawn | None:
+def profile_bars(runs: pd.DataFrame, suite: SuiteRecord, dataset: str) -> Drawn | None:
     subset = runs[runs["dataset"] == dataset]
     labels = [label for label in row_labels(subset, suite)]
     first = subset.groupby("label").first()
@@ -205,7 +205,7 @@ def profile_bars(runs: pd.DataFrame, suite: Suite, dataset: str) -> Drawn | None
     return f"profile_{dataset}", figure
 
 
-def convergence(runs: pd.DataFrame, suite: Suite, dataset: str) -> Drawn | None:
+def convergence(runs: pd.DataFrame, suite: SuiteRecord, dataset: str) -> Drawn | None:
     subset = runs[(runs["dataset"] == dataset) & (runs["task"] == "train")]
     if "val_curve" not in subset or subset["val_curve"].map(parse_curve).map(len).sum() == 0:
         return None  # nothing trained (copy-last only), or runs stored before curves were
@@ -233,7 +233,7 @@ def convergence(runs: pd.DataFrame, suite: Suite, dataset: str) -> Drawn | None:
     return f"convergence_{dataset}", figure
 
 
-def suite_figures(runs: pd.DataFrame, suite: Suite) -> list[Drawn]:
+def suite_figures(runs: pd.DataFrame, suite: SuiteRecord) -> list[Drawn]:
     """``(file stem, figure)`` of every plot of the suite's layout, for every data set with results."""
     sns.set_theme(style="whitegrid", context="paper")
     kinds = {"profile": (profile_bars,), "ablation": (curves, convergence, cost, bars),
@@ -247,6 +247,6 @@ def suite_figures(runs: pd.DataFrame, suite: Suite) -> list[Drawn]:
     return figures
 
 
-def suite_plots(runs: pd.DataFrame, suite: Suite, out: Path) -> list[Path]:
+def suite_plots(runs: pd.DataFrame, suite: SuiteRecord, out: Path) -> list[Path]:
     """Every plot of :func:`suite_figures`, written to ``out`` as PNG and PDF."""
     return [path for stem, figure in suite_figures(runs, suite) for path in _save(figure, out, stem)]

@@ -34,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from vpbench.measure.metrics import METRICS
+from vpbench.measure.catalogue import METRICS
 
 RUNS_CSV, CLIPS_CSV, SUITE_JSON, RECORDS_JSON = "runs.csv", "clips.csv", "suite.json", "records.json"
 

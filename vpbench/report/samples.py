@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 from vpbench.errors import VpbenchError
 from vpbench.picture_labels import frame_label, label_font
-from vpbench.config.suites import Suite
+from vpbench.report.suite_record import SuiteRecord
 
 GAP = 4  # white pixels between frames and between the two rows of a run's sample image
 MARGIN = 180  # the least room for the row labels on the left; a longer label widens it
@@ -75,12 +75,12 @@ def compose(rows: list[tuple[str, Path]], context: int, horizon: int, title: str
     return canvas
 
 
-def datasets_with_samples(records: list[dict], suite: Suite) -> list[str]:
+def datasets_with_samples(records: list[dict], suite: SuiteRecord) -> list[str]:
     """The suite's data sets, in its order, on which it has complete runs (``records``: its store records)."""
     return [d for d in suite.datasets if any(r["dataset"] == d for r in records)]
 
 
-def suite_strip(records: list[dict], suite: Suite, dataset: str | None, clip: int) -> Image.Image:
+def suite_strip(records: list[dict], suite: SuiteRecord, dataset: str | None, clip: int) -> Image.Image:
     """Test clip ``clip`` as the suite's rows predicted it on ``dataset`` (default: the first with results),
     one row per label in suite order, each from its lowest seed's run (``records``: the suite's complete runs)."""
     datasets = datasets_with_samples(records, suite)

@@ -28,13 +28,13 @@ from urllib.parse import quote
 import pandas as pd
 
 from vpbench.errors import VpbenchError
-from vpbench.measure.metrics import METRICS
+from vpbench.measure.catalogue import METRICS
 from vpbench.report import records as record_io
 from vpbench.report.layouts import suite_tables
 from vpbench.report.plots import suite_plots
 from vpbench.report.samples import datasets_with_samples, suite_strip
 from vpbench.report.tables import FORMATS, METRIC_LABELS, Table, render, runs_table, to_html
-from vpbench.config.suites import Suite
+from vpbench.report.suite_record import SuiteRecord
 
 TABLE_FILES = {"markdown": "table.md", "latex": "table.tex", "csv": "table.csv"}
 NOT_RECORDED = "not recorded in this export"
@@ -64,7 +64,7 @@ svg text { font-family: sans-serif; font-size: 11px; }
 class SuiteResults:
     """One suite's results, as the site reads them: from an export folder or from the store."""
 
-    suite: Suite
+    suite: SuiteRecord
     runs: pd.DataFrame  # :mod:`vpbench.report.records`' runs frame, one row per run
     clips: pd.DataFrame  # its clips frame, one row per run and test clip
     details: dict[str, dict[str, Any]] = field(default_factory=dict)  # run_id -> {"config", "manifest"} where known
@@ -93,7 +93,7 @@ def from_exports(folders: list[Path], names: list[str] | None = None) -> list[Su
         if definition is None:
             raise VpbenchError(f"{folder / record_io.SUITE_JSON} not found: the site needs the suite as it ran "
                                "(export it again with `vpbench export`)")
-        suite = Suite.from_record(definition)
+        suite = SuiteRecord.from_record(definition)
         if names and suite.name not in names:
             continue
         runs, clips = record_io.from_csv(folder)
@@ -110,7 +110,7 @@ def from_store(store, names: list[str] | None = None) -> tuple[list[SuiteResults
                                f"(it holds: {', '.join(recorded) or 'none'})")
     results, members = [], set()
     for name in names or recorded:
-        suite = Suite.from_record(store.suite_definition(name))
+        suite = SuiteRecord.from_record(store.suite_definition(name))
         runs, clips = record_io.from_store(store, suite)
         suite_records = store.runs(suite=suite.name, status="complete")
         members |= {r["run_id"] for r in suite_records}

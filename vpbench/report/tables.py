@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from vpbench.measure.metrics import METRICS
+from vpbench.measure.catalogue import METRICS
 from vpbench.report.stats import Comparison, Estimate
 
 
