@@ -182,11 +182,11 @@ def test_html_tables_show_the_intervals_and_marks_of_the_markdown(tmp_path):
     from vpbench.report.records import from_csv, suite_definition_in
     from vpbench.report.layouts import suite_tables
     from vpbench.report.tables import to_html, to_markdown
-    from vpbench.config.suites import Suite
+    from vpbench.report.suite_record import SuiteRecord
 
     folder = LEADERBOARDS / "ablation"
     runs, clips = from_csv(folder)
-    (table,) = suite_tables(runs, clips, Suite.from_record(suite_definition_in(folder)), paper=True)
+    (table,) = suite_tables(runs, clips, SuiteRecord.from_record(suite_definition_in(folder)), paper=True)
     page, markdown = to_html(table), to_markdown(table)
     assert page.count("<tr>") == len(table.rows) + 1 and '<th colspan="2">Δ vs RPM</th>' in page
     for line in markdown.splitlines()[4:4 + len(table.rows)]:  # every Markdown cell is in the HTML, escaped alike

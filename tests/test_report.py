@@ -21,10 +21,16 @@ from vpbench.report.layouts import suite_tables
 from vpbench.report.records import from_csv
 from vpbench.report.stats import mean_ci, paired_difference
 from vpbench.report.tables import to_latex, to_markdown
-from vpbench.config.suites import load_suite
+from vpbench.config.suites import suite_record
+from vpbench.report.suite_record import SuiteRecord
 
 LEADERBOARDS = REPO / "leaderboards"
 SUITES = [p.name for p in sorted(LEADERBOARDS.iterdir()) if (p / "runs.csv").is_file()] if LEADERBOARDS.is_dir() else []
+
+
+def _suite(name: str) -> SuiteRecord:
+    """The suite as a run of it today would store it."""
+    return SuiteRecord.from_record(suite_record(name))
 
 
 def test_mean_ci_is_the_student_t_interval():
@@ -64,9 +70,9 @@ def test_seed_variance_widens_the_interval_where_seed_averaging_hides_it():
 @pytest.mark.skipif("ablation" not in SUITES, reason="no committed ablation leaderboard")
 def test_ablation_table_has_all_nine_memories_and_copy_last_with_paper_columns_and_our_counts():
     runs, clips = from_csv(LEADERBOARDS / "ablation")
-    (table,) = suite_tables(runs, clips, load_suite("ablation"), paper=True)
+    (table,) = suite_tables(runs, clips, _suite("ablation"), paper=True)
     labels = [row["label"] for row in table.rows]
-    assert labels == [e.label for e in load_suite("ablation").models] and len(labels) == 10
+    assert labels == [e.label for e in _suite("ablation").models] and len(labels) == 10
     assert labels[0] == "copy-last" and table.rows[0]["params"] == 0 and table.rows[0]["stopped"] is None
     for row in table.rows[1:]:
         assert row["params"] > 0 and row["flops"] > 0 and row["paper_params"] > 0
@@ -107,7 +113,7 @@ def test_latex_tables_fit_the_page_with_true_minus_signs(suite, tmp_path):
             pytest.fail("pdflatex is required in CI (apt-get install texlive-latex-base texlive-latex-recommended)")
         pytest.skip("pdflatex is not installed")
     runs, clips = from_csv(LEADERBOARDS / suite)
-    tables = [to_latex(t) for t in suite_tables(runs, clips, load_suite(suite), paper=True)]
+    tables = [to_latex(t) for t in suite_tables(runs, clips, _suite(suite), paper=True)]
     for tex in tables:
         text = _text_outside_math(tex)
         assert "<" not in text and ">" not in text, "a comparison sign in text mode prints as ¡ or ¿"
@@ -191,7 +197,7 @@ def _synthetic_leaderboard(seeds=(0, 1, 2), clips_per_run=20, crowd=()):
 
 def test_leaderboard_says_where_each_run_stopped_and_compares_the_first_frame_with_copy_last():
     runs, clips = _synthetic_leaderboard()
-    suite = load_suite("leaderboard")
+    suite = _suite("leaderboard")
     (table,) = [t for t in suite_tables(runs, clips, suite) if "moving_digits" in t.title]
     rows = {row["label"]: row for row in table.rows}
     assert rows["ConvLSTM"]["stopped"] == "600/1000†/800" and rows["copy-last"]["stopped"] is None
@@ -217,7 +223,7 @@ def test_convergence_plot_draws_every_trained_run_and_skips_untrained_suites(tmp
     curve = [(100, 0.02), (200, 0.0151234567891234)]
     assert parse_curve(format_curve(curve)) == curve and parse_curve(float("nan")) == [] and format_curve(None) is None
     runs, _ = _synthetic_leaderboard()
-    suite = load_suite("leaderboard")
+    suite = _suite("leaderboard")
     stem, figure = convergence(runs, suite, "moving_digits")
     lines = [line for line in figure.axes[0].get_lines() if len(line.get_xdata()) > 1]
     assert stem == "convergence_moving_digits" and len(lines) == 3  # one curve per ConvLSTM seed
@@ -235,7 +241,7 @@ def _boxes_overlap(a, b) -> bool:
 def test_plots_keep_legends_off_the_data_labels_apart_and_name_the_scale(suite_name):
     from vpbench.report.plots import suite_figures
 
-    suite = load_suite(suite_name)
+    suite = _suite(suite_name)
     crowd = [e.label for e in suite.models if e.label not in ("copy-last", "ConvLSTM")]
     runs, _ = _synthetic_leaderboard(crowd=crowd)
     figures = suite_figures(runs, suite)

@@ -147,7 +147,7 @@ def test_a_diverging_run_is_failed_retried_and_kept_on_request(tmp_path, capsys)
     assert "failed in" in capsys.readouterr().out
     assert cli(*args, "--retry-failed", "no") == 1
     assert "failed before, kept (--retry-failed no)" in capsys.readouterr().out
-    raw = sqlite3.connect(store).execute("SELECT group_concat(coalesce(metrics, '') || profile) FROM runs").fetchone()[0]
+    raw = sqlite3.connect(store).execute("SELECT group_concat(coalesce(metrics, '') || coalesce(profile, '')) FROM runs").fetchone()[0]
     assert "NaN" not in raw and "Infinity" not in raw
 
 

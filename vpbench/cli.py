@@ -7,7 +7,6 @@ A user mistake (unknown model, key or scale, missing file, impossible geometry) 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -187,267 +186,83 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _resolve_runs(args: argparse.Namespace):
-    from vpbench.config.resolution import RunSpec, find_config, load_run_file, parse_overrides, resolve, run_id_of
-    from vpbench.config.suites import expand, load_suite
+def _selection(args: argparse.Namespace):
+    from vpbench.run.launch import Selection
 
-    overrides = parse_overrides(args.overrides)
-    if args.suite:
-        suite = load_suite(args.suite)
-        return suite.name, expand(suite, args.scale, args.seeds, overrides)
-    if args.config:
-        spec = load_run_file(args.config)
-        return None, [(spec.model, resolve(spec, args.scale, overrides))]
-    find_config("models", args.model)
-    return None, [(args.model, resolve(RunSpec(args.model, args.dataset, args.train), args.scale, overrides))]
+    return Selection(args.suite, args.config, args.model, args.dataset, args.train, args.scale, args.overrides,
+                     args.seeds)
 
 
-def _fix_profile_device(runs, device_type: str):
-    """Profile-only runs name the device they time, so CPU and GPU profiles are different runs."""
-    import dataclasses
+def _today_suite(name: str) -> dict:
+    """A suite's definition from its file today: for results stored before definitions were."""
+    from vpbench.config.suites import suite_record
 
-    fixed = []
-    for label, cfg in runs:
-        if cfg.task == "profile" and cfg.profile.device == "auto":
-            cfg = dataclasses.replace(cfg, profile=dataclasses.replace(cfg.profile, device=device_type))
-        fixed.append((label, cfg))
-    return fixed
-
-
-def _launch_ddp(args: argparse.Namespace) -> int:
-    """``vpbench run --ddp N ...`` -> ``torchrun --standalone --nproc-per-node N -m vpbench run ...``."""
-    import subprocess
-
-    argv, skip = [], False
-    for token in args.argv:
-        if skip:
-            skip = False
-        elif token in ("--ddp", "--ddp-restarts"):
-            skip = True
-        elif not token.startswith(("--ddp=", "--ddp-restarts=")):
-            argv.append(token)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.ddp}",
-               f"--max-restarts={args.ddp_restarts}", "-m", "vpbench", *argv]
-    print("+ " + " ".join(command[1:]), file=sys.stderr, flush=True)
-    return subprocess.call(command)
+    return suite_record(name)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from vpbench.run import launch
+
     if args.ddp:
-        return _launch_ddp(args)
-    suite, runs = _resolve_runs(args)  # every config is validated before the store is opened
-    from vpbench.data import check_fits
-    from vpbench.run.distributed import SINGLE, join, launched_by_torchrun, leave
-    from vpbench.run.execute import resolve_device
-    from vpbench.run.executors import InProcessExecutor
-    from vpbench.run.plan import identify
-    from vpbench.run.fast import FastPaths
-    from vpbench.store import Store
-
-    if args.executor == "ray" and launched_by_torchrun():
-        raise VpbenchError("--executor ray under torchrun (or --ddp): a Ray task is one process; use one or the other")
-    if args.executor == "ray":  # the tasks' devices are on the cluster's nodes, not here
-        device_type = "cuda" if args.gpus_per_run > 0 else "cpu"
-        if args.device not in ("auto", device_type):
-            raise VpbenchError(f"--device {args.device} with --gpus-per-run {args.gpus_per_run:g}: Ray tasks train "
-                               f"on {device_type} (ask for GPUs with --gpus-per-run)")
-    else:
-        device = resolve_device(args.device)
-        device_type = device.type
-    try:
-        fast = FastPaths.parse(args.fast)
-    except ValueError as exc:
-        raise VpbenchError(f"--fast: {exc}") from None
-    from vpbench.run.tensorboard_log import check_available
-
-    check_available(args.log)
-    check_fits([cfg for _, cfg in runs if cfg.task == "train"])
-    planned = identify(_fix_profile_device(runs, device_type))  # a missing data set is an error here
-    group, device = join(device) if args.executor == "inprocess" else (SINGLE, None)  # under torchrun: rank, device
-    store = Store(args.store)
-    if group.main:
-        store.check_writable()  # a bad store is one line before any run folder exists
-    if args.suite and group.main:  # what the report needs of the suite, as it is run now (the YAML may change later)
-        from vpbench.config.suites import suite_record
-
-        definition = suite_record(args.suite)
-        definition["datasets"] = list(dict.fromkeys(cfg.sources["data"] for _, cfg in runs))  # as the runs name them
-        store.record_suite(definition)
-    if args.executor == "ray":
-        try:
-            from vpbench.run.ray_executor import RayExecutor
-        except ImportError as exc:
-            raise VpbenchError(f"--executor ray: Ray is not installed ({exc}); pip install -e '.[ray]'") from None
-        executor = RayExecutor(store, address=args.address, cpus_per_run=args.cpus_per_run,
-                               gpus_per_run=args.gpus_per_run, max_retries=args.max_retries, device=device_type,
-                               progress=not args.no_progress, retry_failed=args.retry_failed, fast=fast,
-                               log=args.log)
-    else:
-        executor = InProcessExecutor(store, device=device, progress=not args.no_progress,
-                                     retry_failed=args.retry_failed, fast=fast, group=group, log=args.log)
-    outcomes = executor.run(planned, suite=suite)
-    leave(group)
-    counts = {status: sum(o.status == status for o in outcomes) for status in ("complete", "skipped", "failed", "busy")}
-    if group.main:
-        print("done: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n), flush=True)
-    return 1 if counts["failed"] else 0
+        return launch.relaunch_with_torchrun(args.argv, args.ddp, args.ddp_restarts)
+    ray_options = {"address": args.address, "cpus_per_run": args.cpus_per_run, "gpus_per_run": args.gpus_per_run,
+                   "max_retries": args.max_retries} if args.executor == "ray" else None
+    return launch.run(_selection(args), args.store, args.device, args.fast, not args.no_progress, args.log,
+                      args.retry_failed, args.executor, ray_options)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from vpbench.config.resolution import run_id_of
+    from vpbench.run import launch
 
-    _, runs = _resolve_runs(args)
-    for label, cfg in runs:
-        print(f"# {label}: run {run_id_of(cfg)}")
-        print(cfg.to_yaml())
-    return 0
+    return launch.print_configs(_selection(args))
 
 
-def _suite_frames(args: argparse.Namespace):
-    """``(suite, runs, clips)`` from ``--from DIR`` (exported CSV) or from the store."""
-    from vpbench.report import records
-    from vpbench.store import Store
+def cmd_profile(args: argparse.Namespace) -> int:
+    from vpbench.run import launch
 
-    if args.source is not None:
-        runs, clips = records.from_csv(args.source)
-        return _reported_suite(args.suite, records.suite_definition_in(args.source), str(args.source)), runs, clips
-    if not args.store.is_file():
-        raise VpbenchError(f"no results store at {args.store} (run `vpbench run` first or pass --store)")
-    store = Store(args.store)
-    suite = _stored_suite(store, args.suite)
-    runs, clips = records.from_store(store, suite)
-    return suite, runs, clips
-
-
-def _stored_suite(store, name: str):
-    """The suite ``name`` (a name or a suite file) as the store recorded it when it ran."""
-    from vpbench.config.suites import load_suite
-
-    definition = store.suite_definition(name)  # by name: also when its file has since been removed
-    if definition is None:
-        definition = store.suite_definition(load_suite(name).name)
-    return _reported_suite(name, definition, str(store.path))
-
-
-def _reported_suite(name: str, definition: dict | None, where: str):
-    """The suite as it ran (its stored definition), or, for results stored before definitions were, its YAML."""
-    from vpbench.config.suites import suite_record
-    from vpbench.report.suite_record import SuiteRecord
-
-    if definition is None:
-        print(f"vpbench: {where} holds no definition of suite {name} (stored before they were recorded); "
-              f"labels, order and reference come from today's suite file", file=sys.stderr)
-        definition = suite_record(name)
-    return SuiteRecord.from_record(definition)
+    return launch.profile(args.model, args.geometry, args.scale, args.device, args.overrides, args.store,
+                          samples=args.samples, warmup=args.warmup, throughput_batch=args.throughput_batch,
+                          precision=args.precision, fvcore=args.fvcore)
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from vpbench.report.tables import render, runs_table
-    from vpbench.store import Store
+    from vpbench.report import inputs
 
-    if args.suite and args.runs:
-        raise VpbenchError("--suite and --runs all: choose one (a suite's layout, or every run one row each)")
-    if args.runs or not args.suite:
-        if args.source is not None:
-            raise VpbenchError("--from needs --suite (exported CSV holds one suite)")
-        if not args.store.is_file():
-            raise VpbenchError(f"no results store at {args.store} (run `vpbench run` first or pass --store)")
-    latest = None
-    if not args.suite and not args.runs:
-        latest = Store(args.store).latest_suite()
-        if latest is None:
-            print(f"vpbench: no run in {args.store} belongs to a suite: every complete run, one row each "
-                  "(--suite NAME for a suite's layout)", file=sys.stderr)
-        else:
-            print(f"vpbench: suite {latest} (that of the most recent run in {args.store}); "
-                  "--suite picks another, --runs all lists every run", file=sys.stderr)
-    if args.runs or (not args.suite and latest is None):
-        import pandas as pd
-
-        from vpbench.report.records import flatten
-
-        records = Store(args.store).runs(status="complete")
-        runs = pd.DataFrame([flatten(r, "", 0, 0) for r in records])
-        tables = [runs_table(runs, f"Runs in {args.store}")]
-    else:
-        from vpbench.report.layouts import suite_tables
-
-        if latest is not None:
-            args.suite = latest
-            try:
-                suite, runs, clips = _suite_frames(args)
-            except VpbenchError as exc:
-                raise VpbenchError(f"{exc} (the latest run's suite; pass --suite NAME_OR_FILE, or --runs all)") from None
-        else:
-            suite, runs, clips = _suite_frames(args)
-        tables = suite_tables(runs, clips, suite, paper=args.paper)
-    sys.stdout.write(render(tables, args.format))
+    sys.stdout.write(inputs.table(args.suite, bool(args.runs), args.format, args.paper, args.store, args.source,
+                                  _today_suite))
     return 0
 
 
-def _check_out_folder(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise VpbenchError(f"--out {out}: is a file; expected a folder (it is created if missing)")
-
-
 def cmd_export(args: argparse.Namespace) -> int:
-    from vpbench.report.records import details, export
-    from vpbench.store import Store
+    from vpbench.report import inputs
 
-    _check_out_folder(args.out)
-    suite, runs, clips = _suite_frames(args)
-    for path in export(runs, clips, args.out, suite.record(), details(Store(args.store), suite)):
-        print(path)
+    print("\n".join(map(str, inputs.export(args.suite, args.out, args.store, _today_suite))))
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from vpbench.report.plots import suite_plots
+    from vpbench.report import inputs
 
-    _check_out_folder(args.out)
-    suite, runs, clips = _suite_frames(args)
-    for path in suite_plots(runs, suite, args.out):
-        print(path)
+    print("\n".join(map(str, inputs.plot(args.suite, args.out, args.store, args.source, _today_suite))))
     return 0
 
 
 def cmd_site(args: argparse.Namespace) -> int:
-    from vpbench.report import site
-    from vpbench.store import Store
+    from vpbench.report import inputs
 
-    _check_out_folder(args.out)
-    loose = None
-    if args.source:
-        results = site.from_exports(args.source, args.suite)
-    else:
-        if not args.store.is_file():
-            raise VpbenchError(f"no results store at {args.store} (run `vpbench run` first, pass --store or --from)")
-        results, loose = site.from_store(Store(args.store), args.suite)
-    if not results and (loose is None or loose.empty):
-        raise VpbenchError(f"no suite {', '.join(args.suite or [])} and no complete run to show")
-    pages = site.build(results, args.out, loose)
-    print(f"{args.out / 'index.html'}: {len(pages)} pages, {len(results)} suite(s)")
+    print(inputs.site(args.out, args.suite, args.source, args.store))
     return 0
 
 
 def cmd_samples(args: argparse.Namespace) -> int:
-    from vpbench.report.samples import suite_strip
-    from vpbench.store import Store
+    from vpbench.report import inputs
 
-    if not args.store.is_file():
-        raise VpbenchError(f"no results store at {args.store} (run `vpbench run` first or pass --store)")
-    if args.out.is_dir():
-        raise VpbenchError(f"--out {args.out}: is a folder; expected the PNG file to write")
-    store = Store(args.store)
-    suite = _stored_suite(store, args.suite)
-    strip = suite_strip(store.runs(suite=suite.name, status="complete"), suite, args.dataset, args.clip)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    strip.save(args.out)
-    print(args.out)
+    print(inputs.samples(args.suite, args.dataset, args.clip, args.out, args.store, _today_suite))
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from vpbench.report.show import format_record
     from vpbench.store import Store
 
     try:
@@ -456,140 +271,37 @@ def cmd_show(args: argparse.Namespace) -> int:
         raise VpbenchError(str(exc.args[0])) from None
     if record is None:
         raise VpbenchError(f"no run {args.run_id!r} in {args.store}")
-    metrics = record.pop("metrics") or {}
-    config = record.pop("config")
-    for key in ("run_id", "status", "error", "model", "dataset", "scale", "seed", "run_dir", "wall_s",
-                "created_at", "updated_at"):
-        print(f"{key:>10}: {record.get(key)}")
-    from vpbench.report.tables import FORMATS
-
-    for name in ("psnr", "ssim", "lpips"):
-        if name in metrics:  # in the tables' units: PSNR in dB, LPIPS x 10^-2
-            fmt = FORMATS[name]
-            steps = " ".join(f"{v * fmt.scale:.{fmt.digits}f}" for v in metrics[name]["per_step"])
-            unit = f" ({fmt.unit})" if fmt.unit else ""
-            print(f"{name:>10}: mean {metrics[name]['mean'] * fmt.scale:.{fmt.digits}f}; per step {steps}{unit}")
-    for key in ("lpips_source", "lpips_unavailable", "training"):
-        if key in metrics:
-            print(f"{key:>10}: {json.dumps(metrics[key])}")
-    print(f"{'profile':>10}: {json.dumps(record.get('profile'))}")
-    print(f"{'manifest':>10}: {json.dumps(record.get('manifest'))}")
-    print("    config:")
-    import yaml
-
-    print("      " + yaml.safe_dump(config, sort_keys=False).replace("\n", "\n      ").rstrip())
+    print(format_record(record))
     return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    """Each registered model: its description and, where ``configs/models/<name>.yaml`` exists, its
-    parameters at the paper geometry (built on the meta device, so nothing is allocated)."""
-    import torch
+    from vpbench.measure.profiling import model_listing
 
-    from vpbench.interface import registry
-    from vpbench.config.resolution import RunSpec, find_config, resolve
-    from vpbench.measure.profiling import parameter_counts
-
-    names = registry.names()
-    width = max(map(len, names), default=0)
-    geometry = None
-    for name in names:
-        entry = registry.get(name)
-        try:
-            find_config("models", name)
-            config = resolve(RunSpec(name), "paper")
-            with torch.device("meta"):
-                counts = parameter_counts(registry.build(config.model, config.data.geometry()))
-            data = config.data
-            geometry = f"{data.height}x{data.width}, p {data.patch}, sr {data.stride_ratio}"
-            size = f"{counts['params'] / 1e6:8.2f} M ({counts['params_without_norm'] / 2**20:7.2f} Mi w/o norm)"
-        except VpbenchError as exc:
-            size = f"no paper-scale count: {exc}"
-        print(f"{name:<{width}}  {size}  {entry.description}")
-    if geometry:
-        print(f"\nParameters at the paper geometry of configs/datasets/moving_objects.yaml ({geometry}); "
-              "M = 10^6, Mi = 2^20 without norm-layer affine parameters.")
+    print("\n".join(model_listing()))
     return 0
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    import json as json_module
-
-    from vpbench.data.storage import MANIFEST, data_root, prepared_path, verify
+    from vpbench.data import catalog
 
     if args.data_command == "prepare":
-        from vpbench.data.footage import prepare_folder
-
-        path = prepare_folder(args.source, args.layout, args.name, args.size, args.stride, args.clip_length,
-                              args.splits, args.fit, args.divisible_by, progress=not args.no_progress)
-        clips = json_module.loads((path / MANIFEST).read_text())["clips"]
-        print(f"{args.name}: {path} ({', '.join(f'{n} {split}' for split, n in clips.items())} clips)")
-        return 0
-    if args.data_command == "list":
-        folder = data_root() / "prepared"
-        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-            if (path / MANIFEST).is_file():
-                manifest = json_module.loads((path / MANIFEST).read_text())
-                clips = ", ".join(f"{n} {split}" for split, n in manifest.get("clips", {}).items())
-                size = "x".join(map(str, manifest.get("size", [])))
-                print(f"{path.name}: {manifest.get('layout')} {size}, {manifest.get('clip_length')} frames, {clips}")
-        return 0
-    path = prepared_path(args.name)
-    if not (path / MANIFEST).is_file():
-        raise VpbenchError(f"no prepared data set {args.name!r} at {path} (`vpbench data list` shows them)")
-    if args.data_command == "info":
-        manifest = json_module.loads((path / MANIFEST).read_text())
-        manifest["sources"] = f"{len(manifest.get('sources', {}))} files (sizes and sha256 in {path / MANIFEST})"
-        manifest["files"] = f"{len(manifest.get('files', {}))} files (sizes and sha256 in {path / MANIFEST})"
-        manifest["sequences"] = {k: len(v) for k, v in manifest.get("sequences", {}).items()}
-        for key, value in manifest.items():
-            print(f"{key:>28}: {value}")
-        return 0
-    problem = verify(path, full=True)
-    if problem is not None:
-        raise VpbenchError(f"data set {args.name!r}: {problem}")
-    print(f"{args.name}: every file matches its sha256 in {path / MANIFEST}")
-    return 0
-
-
-GEOMETRIES = {"human36m": "geometry_human36m", "ucf": "geometry_ucf", "sjtu4k": "geometry_sjtu4k"}
-
-
-def cmd_profile(args: argparse.Namespace) -> int:
-    from vpbench.config.resolution import RunSpec, find_config, parse_overrides, resolve
-    from vpbench.run.executors import InProcessExecutor
-    from vpbench.run.plan import identify
-    from vpbench.report.profiles import format_profile
-    from vpbench.store import Store
-
-    find_config("models", args.model)
-    overrides = parse_overrides(args.overrides)
-    if args.geometry in GEOMETRIES:
-        dataset = GEOMETRIES[args.geometry]
+        print(catalog.prepare(args.source, args.layout, args.name, not args.no_progress, size=args.size,
+                              stride=args.stride, clip_length=args.clip_length, splits=args.splits, fit=args.fit,
+                              divisible_by=args.divisible_by))
+    elif args.data_command == "list":
+        for line in catalog.listing():
+            print(line)
+    elif args.data_command == "info":
+        print("\n".join(catalog.info(args.name)))
     else:
-        height, sep, width = args.geometry.lower().partition("x")
-        if not (sep and height.isdigit() and width.isdigit()):
-            raise VpbenchError(f"--geometry {args.geometry!r}: expected human36m, ucf, sjtu4k or HxW (e.g. 512x768)")
-        dataset = "moving_objects"
-        overrides.setdefault("data", {}).update(height=int(height), width=int(width))
-    overrides["task"] = "profile"
-    overrides.setdefault("profile", {}).update(
-        samples=args.samples, warmup=args.warmup, throughput_batch=args.throughput_batch,
-        precision=args.precision, fvcore=args.fvcore)
-    config = resolve(RunSpec(args.model, dataset), args.scale, overrides)
-    ((label, config),) = _fix_profile_device([(args.model, config)], args.device)
-    store = Store(args.store)
-    store.check_writable()
-    outcome, = InProcessExecutor(store, device=config.profile.device, progress=False).run(identify([(label, config)]))
-    record = store.get(outcome.run_id)
-    if record["status"] != "complete":
-        raise VpbenchError(f"profiling {args.model} failed: {record['error']}")
-    print(format_profile(label, record["profile"]))
+        print(catalog.check(args.name))
     return 0
 
 
-COMMANDS = {"data": cmd_data, "run": cmd_run, "profile": cmd_profile, "plot": cmd_plot, "export": cmd_export, "config": cmd_config, "table": cmd_table, "show": cmd_show, "samples": cmd_samples, "site": cmd_site,
-            "models": cmd_models}
+COMMANDS = {"run": cmd_run, "config": cmd_config, "profile": cmd_profile, "table": cmd_table, "export": cmd_export,
+            "plot": cmd_plot, "site": cmd_site, "samples": cmd_samples, "show": cmd_show, "models": cmd_models,
+            "data": cmd_data}
 
 
 def main(argv: list[str] | None = None) -> int:

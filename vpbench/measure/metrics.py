@@ -13,7 +13,7 @@
   (sha256 checked, numpy-only unpickling), else LPIPS is unavailable and says why: never a number
   from random weights. A cache file that fails a check is ignored, and the run says so once.
 
-* OpenSTL's units (:data:`OPENSTL_METRICS`): ``mse_sum`` / ``mae_sum``, a frame's squared / absolute error
+* OpenSTL's units (:data:`vpbench.measure.catalogue.OPENSTL_METRICS`): ``mse_sum`` / ``mae_sum``, a frame's squared / absolute error
   summed over its pixels (what OpenSTL's tables call MSE and MAE), and ``psnr_array``, one PSNR of the
   whole test array (its MSE over every pixel at once), beside vpbench's per-frame PSNR.
 
@@ -35,7 +35,6 @@ from vpbench.hashing import sha256_of
 from vpbench.safe_pickle import load_arrays
 
 
-from vpbench.measure.catalogue import METRICS, OPENSTL_METRICS, Metric  # noqa: F401 (the metrics named here)
 
 _SSIM_SIGMA, _SSIM_TRUNCATE = 1.5, 3.5
 _SSIM_C1, _SSIM_C2 = 0.01**2, 0.03**2

@@ -357,3 +357,32 @@ def _code_digest(model_name: str) -> str:
             digest.update(str(file.relative_to(root.parent)).encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()
+
+
+def model_listing() -> list[str]:
+    """``vpbench models``: each registered model, its description and, where ``configs/models/<name>.yaml``
+    exists, its parameters at the paper geometry (:func:`meta_counts`: nothing is allocated)."""
+    from vpbench.config.resolution import RunSpec, find_config, resolve
+    from vpbench.errors import VpbenchError
+
+    names = registry.names()
+    width = max(map(len, names), default=0)
+    lines, geometry = [], None
+    for name in names:
+        try:
+            find_config("models", name)
+            config = resolve(RunSpec(name), "paper")
+            counts = meta_counts(config.model, config.data.geometry())
+            if "error" in counts:
+                raise VpbenchError(counts["error"])
+            counts = counts["parameters"]
+            data = config.data
+            geometry = f"{data.height}x{data.width}, p {data.patch}, sr {data.stride_ratio}"
+            size = f"{counts['params'] / 1e6:8.2f} M ({counts['params_without_norm'] / 2**20:7.2f} Mi w/o norm)"
+        except VpbenchError as exc:
+            size = f"no paper-scale count: {exc}"
+        lines.append(f"{name:<{width}}  {size}  {registry.get(name).description}")
+    if geometry:
+        lines.append(f"\nParameters at the paper geometry of configs/datasets/moving_objects.yaml ({geometry}); "
+                     "M = 10^6, Mi = 2^20 without norm-layer affine parameters.")
+    return lines

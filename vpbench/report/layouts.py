@@ -10,7 +10,6 @@ the paper's own units, and the caption says which units those are.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np

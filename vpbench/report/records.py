@@ -65,7 +65,7 @@ def flatten(record: dict[str, Any], suite: str, version: int, order: int) -> dic
             row[f"{metric}@{step}"] = values["per_step"][step - 1] if values else None
         row[f"{metric}_mean"] = values["mean"] if values else None
     row["lpips_unavailable"] = metrics.get("lpips_unavailable")
-    for metric in ("mse_sum", "mae_sum"):  # OpenSTL's units (vpbench.measure.metrics.OPENSTL_METRICS)
+    for metric in ("mse_sum", "mae_sum"):  # OpenSTL's units (vpbench.measure.catalogue.OPENSTL_METRICS)
         row[f"{metric}_mean"] = (metrics.get(metric) or {}).get("mean")
     row["psnr_array"] = metrics.get("psnr_array")
     fvd = metrics.get("fvd") or {}
