@@ -20,7 +20,8 @@ from vpbench.run import checkpoints
 from vpbench.config.resolution import RunSpec, parse_overrides, resolve, run_id_of
 from vpbench.hashing import sha256_of
 from vpbench.data import dataset_path, load_splits
-from vpbench.data.storage import MANIFEST, prepare
+from vpbench.data.sources import prepare
+from vpbench.data.storage import MANIFEST
 from vpbench.store import Store
 from vpbench.run.train import seed_everything, train
 

@@ -1,4 +1,5 @@
-"""Data: the embedded procedural generator, Hugging Face ``datasets`` storage, and loaders.
+"""Data: its sources (:mod:`vpbench.data.sources`: generated, package footage, prepared, hub), Hugging Face
+``datasets`` storage, and loaders.
 
 Frames leave this package as uint8 ``[B, T, C, H, W]``; the harness converts them to float in
 [0, 1] once (:func:`to_float`).
@@ -11,7 +12,8 @@ import torch
 from vpbench.errors import DataError
 from vpbench.config.schema import DataConfig
 from vpbench.data.loader import ClipDataset, eval_loader, train_loader
-from vpbench.data.storage import SPLITS, check_fits, dataset_path, fingerprint, prepare, verify
+from vpbench.data.sources import check_fits, dataset_path, fingerprint, prepare
+from vpbench.data.storage import SPLITS, verify
 
 __all__ = ["ClipDataset", "SPLITS", "check_fits", "dataset_path", "eval_loader", "fingerprint", "load_splits",
            "prepare", "to_float", "train_loader", "verify"]

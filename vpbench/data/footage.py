@@ -37,9 +37,10 @@ import numpy as np
 
 from vpbench.data.decode import (IMAGE_SUFFIXES, VIDEO_SUFFIXES, fit_frame, frame_files, frame_number, read_frames,
                                  read_video, to_channels, video_length)
+from vpbench.data.storage import SPLITS, build, prepared_path, verify
 from vpbench.errors import DataError
+from vpbench.hashing import sha256_of
 
-SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -322,8 +323,6 @@ def prepare_folder(source: Path, layout_name: str, name: str, size: tuple[int, i
     prepare leaves nothing that loads, and running it again starts over).
     """
     from vpbench.data.decode import FITS, RESIZE_FILTER, decoder_version
-    from vpbench.data.storage import build, prepared_path, verify
-    from vpbench.hashing import sha256_of
 
     if layout_name not in LAYOUTS:
         raise DataError(f"--layout {layout_name!r}: unknown layout (known: {', '.join(LAYOUTS)})")
