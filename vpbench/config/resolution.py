@@ -377,7 +377,13 @@ def check_geometry(options: Any, data: DataConfig, source: str) -> None:
 
 
 def check_data(data: DataConfig, source: str) -> None:
-    """sr a power of two, and H, W divisible by p·sr (the latent grid must be whole); sizes >= 1 are schema ranges."""
+    """A registered source; sr a power of two, and H, W divisible by p·sr (the latent grid must be whole); sizes
+    >= 1 are schema ranges."""
+    from vpbench.data.sources import sources
+
+    if data.source not in sources():
+        raise ConfigError(f"unknown data source {data.source!r}{nearest(data.source, list(sources()))} "
+                          f"(known: {', '.join(sources())})", "data.source", source)
     if data.stride_ratio & (data.stride_ratio - 1):
         raise ConfigError(f"expected a power of two, got {data.stride_ratio}", "data.stride_ratio", source)
     factor = data.patch * data.stride_ratio

@@ -63,7 +63,7 @@ class DataConfig:
     For footage, prepared and hub data the clip counts are upper bounds (the first N of each split).
     """
 
-    source: Literal["moving_objects", "moving_digits", "footage", "prepared", "hub"] = "moving_objects"
+    source: str = "moving_objects"  # a registered data source (vpbench.data.sources): the five above or a plug-in
     name: str = ""  # footage: bigbuckbunny | vtest; prepared: the --name of `vpbench data prepare`; hub: repo id
     height: int = bounded(64, ge=1)  # H
     width: int = bounded(64, ge=1)  # W

@@ -11,7 +11,9 @@ A source answers four questions about a :class:`~vpbench.config.schema.DataConfi
 
 ``open(cfg)`` gives the DatasetDict. :class:`BuiltSource` implements it for sources built on first
 use (verified when opened, rebuilt when damaged); :class:`Prepared` and :class:`Hub` open data made
-elsewhere. A new source is one class here, added to :data:`SOURCES` and to ``DataConfig.source``.
+elsewhere. A new source is one file: a class with these methods (usually a :class:`Generated` or
+:class:`BuiltSource` subclass) registered under the entry-point group ``vpbench.data_sources``, as a
+model is under ``vpbench.models`` (``docs/adding-a-data-source.md``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import os
 import shutil
 import sys
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -214,15 +217,28 @@ class Hub:
         return loaded
 
 
-SOURCES = {source.name: source for source in (MovingObjects(), MovingDigits(), PackageFootage(), Prepared(), Hub())}
+GROUP = "vpbench.data_sources"  # entry points: name -> "module:Class", the class of a source outside vpbench
+BUILT_IN = (MovingObjects, MovingDigits, PackageFootage, Prepared, Hub)
+
+
+@cache
+def sources() -> dict[str, Any]:
+    """Every data source by name: the built-in ones, then those installed packages register."""
+    found = {cls.name: cls() for cls in BUILT_IN}
+    for ep in metadata.entry_points(group=GROUP):
+        if ep.name in found:
+            raise DataError(f"data source {ep.name!r} is registered twice: vpbench and "
+                            f"{ep.dist.name if ep.dist else '?'}: {ep.value}")
+        found[ep.name] = ep.load()()
+    return found
 
 
 def source_of(cfg: DataConfig):
     """The source ``cfg.source`` names."""
-    try:
-        return SOURCES[cfg.source]
-    except KeyError:
-        raise DataError(f"data.source {cfg.source!r}: unknown (known: {', '.join(SOURCES)})") from None
+    known = sources()
+    if cfg.source not in known:
+        raise DataError(f"data.source {cfg.source!r}: unknown (known: {', '.join(known)})")
+    return known[cfg.source]
 
 
 def fingerprint(cfg: DataConfig) -> str:
