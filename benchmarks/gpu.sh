@@ -11,7 +11,8 @@
 # 2. A short training of the ablation suite (small scale, one seed, ABLATION_STEPS steps, fused
 #    paths) in its own store, and its table. -> OUT/ablation/results.sqlite, OUT/ablation.md
 #
-# Environment: PYTHON (default python3) with vpbench installed; VPBENCH_ASSETS holding OpenCV's
+# Environment: PYTHON (default python3) with vpbench installed; SPEED_MODELS (e.g. convlstm,strpm) to time
+# only those models in step 1; VPBENCH_ASSETS holding OpenCV's
 # digits.png where Debian's opencv-doc is not installed; VPBENCH_DATA for the prepared data.
 set -uo pipefail
 out=${1:?usage: benchmarks/gpu.sh OUT [--device cpu --quick]}
@@ -34,7 +35,9 @@ start=$(date +%s)
 paper=()
 [ "$device" != cpu ] && paper=(--paper-geometries)
 echo "== speed ($device) =="
-"$python" "$here/benchmarks/speed.py" --device "$device" "${paper[@]}" "${quick[@]}" --out "$out" || status=1
+models=()
+[ -n "${SPEED_MODELS:-}" ] && models=(--models "$SPEED_MODELS")
+"$python" "$here/benchmarks/speed.py" --device "$device" "${paper[@]}" "${quick[@]}" "${models[@]}" --out "$out" || status=1
 echo "speed: $(( $(date +%s) - start )) s"
 
 echo "== ablation training ($device) =="

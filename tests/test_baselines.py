@@ -77,6 +77,7 @@ def _zigzag_memories(published: bool) -> list[torch.Tensor]:
     state = memory.init_state(1, 6, 6)
     for _ in range(2):
         _, state = memory.step(Features.single(torch.rand(1, 8, 6, 6)), state)
+    assert len(seen) == 2 * len(memory.cells)  # every cell's hook fired at both steps
     return seen
 
 

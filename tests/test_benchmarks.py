@@ -69,8 +69,10 @@ def test_step_ceiling_quick_bounds_every_model_it_is_given(tmp_path):
 
 @pytest.mark.slow
 def test_gpu_script_runs_on_the_cpu_quick(tmp_path, cli_env):
+    # speed.py itself is tested above; here one model shows the script's wiring (SPEED_MODELS)
     done = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu.sh"), str(tmp_path), "--device", "cpu", "--quick"],
-                          capture_output=True, text=True, env={**cli_env, "PYTHON": sys.executable}, cwd=REPO,
+                          capture_output=True, text=True, env={**cli_env, "PYTHON": sys.executable,
+                                                               "SPEED_MODELS": "convlstm"}, cwd=REPO,
                           timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert json.loads((tmp_path / "speed.json").read_text())["rows"]

@@ -64,10 +64,30 @@ def test_compiled_steps_give_the_plain_outputs_and_gradients():
         torch.testing.assert_close(gradient, plain[2][key], **TOLERANCE)
 
 
+def _convolutions(model, config, clip) -> int:
+    """aten.convolution calls in one inference rollout."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        calls = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.calls += func._overloadpacket is torch.ops.aten.convolution
+            return func(*args, **(kwargs or {}))
+
+    with torch.no_grad(), Count():
+        model(clip[:, :config.data.context], config.data.horizon)
+    return Count.calls
+
+
 @pytest.mark.parametrize("name", CONFIGS)
-def test_every_recurrent_model_has_a_fused_path(name):
-    model, _ = build_smoke(name)
-    assert set_fused(model, True) >= 1, f"{name}: no module declares a fused path"
+def test_every_recurrent_model_has_a_fused_path_that_runs_fewer_convolutions(name):
+    model, config = build_smoke(name)
+    clip = smoke_clip(config)
+    assert set_fused(model, False) >= 1, f"{name}: no module declares a fused path"
+    plain = _convolutions(model, config, clip)
+    set_fused(model, True)
+    assert _convolutions(model, config, clip) < plain, f"{name}: the fused path is not taken"
 
 
 def test_state_dict_does_not_depend_on_the_switches():
