@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -50,6 +52,38 @@ def cli_env(data_cache) -> dict[str, str]:
 
 def vpbench_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "vpbench.cli", *args]
+
+
+@dataclass(frozen=True)
+class SmokeRun:
+    """The smoke suite, run once per session as a user runs it from a shell (``vpbench run --suite smoke
+    --log tensorboard``, its output redirected to a file), on one torch thread like a Ray task.
+
+    Its store is the reference of the CLI, report, suite-record, site, Ray and fast-path tests: they read
+    it, or copy it (:meth:`copy`) before they write.
+    """
+
+    store: Path
+    log: Path
+
+    def copy(self, folder: Path) -> Path:
+        """A copy of the store (and its run folders) under ``folder``; returns the copy's store path."""
+        shutil.copytree(self.store.parent, folder / "runs")
+        return folder / "runs" / self.store.name
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, data_cache) -> SmokeRun:
+    import subprocess
+
+    folder = tmp_path_factory.mktemp("smoke-run")
+    store, log = folder / "runs" / "results.sqlite", folder / "run.log"
+    with log.open("wb") as output:
+        result = subprocess.run(vpbench_command("run", "--suite", "smoke", "--store", str(store), "--log", "tensorboard"),
+                                stdout=output, stderr=subprocess.STDOUT, cwd=folder, timeout=900,
+                                env={**os.environ, "VPBENCH_DATA": str(data_cache), "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, log.read_text()
+    return SmokeRun(store, log)
 
 
 def require_lpips_assets() -> bool:

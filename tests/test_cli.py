@@ -33,12 +33,10 @@ def test_user_mistakes_print_one_line_exit_2_and_leave_the_store_untouched(tmp_p
 
 
 @pytest.mark.slow
-def test_smoke_suite_runs_skips_and_tables(tmp_path, cli_env):
-    store = tmp_path / "runs" / "results.sqlite"
-    first = vpbench("run", "--suite", "smoke", "--store", str(store), "--no-progress", env=cli_env)
-    assert first.returncode == 0, first.stderr
-    assert first.stdout.count(": complete in ") == 2 and "done: 2 complete" in first.stdout
-
+def test_smoke_suite_runs_skips_and_tables(smoke_run, tmp_path, cli_env):
+    first = smoke_run.log.read_text()  # `vpbench run --suite smoke` from a shell, once per session
+    assert first.count(": complete in ") == 2 and "done: 2 complete" in first
+    store = smoke_run.copy(tmp_path)
     written = {p: p.stat().st_mtime_ns for p in store.parent.rglob("*.pt")}
     second = vpbench("run", "--suite", "smoke", "--store", str(store), "--no-progress", env=cli_env)
     assert second.returncode == 0 and "done: 2 skipped" in second.stdout

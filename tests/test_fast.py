@@ -108,21 +108,19 @@ def test_parse_names_the_unknown_switch():
 
 
 @pytest.mark.slow
-def test_a_smoke_run_with_fast_paths_has_the_plain_run_id_and_metrics(tmp_path, cli_env):
+def test_a_smoke_run_with_fast_paths_has_the_plain_run_id_and_metrics(smoke_run, tmp_path, cli_env):
     import subprocess
 
     from conftest import REPO, vpbench_command
     from vpbench.store import Store
 
-    args = ["run", "--model", "convlstm", "--set", "train.steps=40", "--set", "train.val_every=20", "--no-progress"]
-    records = {}
-    for switches in ("none", "fuse,channels_last"):
-        store = tmp_path / switches.replace(",", "_") / "results.sqlite"
-        done = subprocess.run(vpbench_command(*args, "--fast", switches, "--store", str(store)), capture_output=True,
-                              text=True, env=cli_env, cwd=REPO, timeout=600)
-        assert done.returncode == 0, done.stderr
-        (records[switches],) = Store(store).runs()
-    plain, fast = records["none"], records["fuse,channels_last"]
+    store = tmp_path / "results.sqlite"
+    done = subprocess.run(vpbench_command("run", "--suite", "smoke", "--fast", "fuse,channels_last", "--no-progress",
+                                          "--store", str(store)),
+                          capture_output=True, text=True, env=cli_env, cwd=REPO, timeout=600)
+    assert done.returncode == 0, done.stderr
+    plain = {r["model"]: r for r in Store(smoke_run.store).runs()}["convlstm"]  # the session's plain run
+    fast = {r["model"]: r for r in Store(store).runs()}["convlstm"]
     assert plain["run_id"] == fast["run_id"]
     assert (plain["manifest"]["fast_paths"], fast["manifest"]["fast_paths"]) == ("plain", "fuse+channels_last")
     for metric in ("psnr", "ssim"):

@@ -138,3 +138,22 @@ def test_a_profile_is_measured_once_per_model_config_and_reused_across_seeds(tmp
     assert cli("run", "--model", "convlstm", "--set", "model.hidden=8", "--store", str(store), "--no-progress",
                "--set", "train.steps=5", "--set", "eval.lpips=false") == 0
     assert measured[-1] == "convlstm" and len(measured) == 3  # another model config: measured anew
+
+
+def test_a_suite_override_reaches_the_stored_paper_geometry_counts(tmp_path):
+    """The paper-geometry counts are those of the run's own config at paper scale, the suite's ``set:``
+    included (they were once re-resolved from the config names alone, dropping it)."""
+    from conftest import cli
+    from vpbench.store import Store
+
+    suite = tmp_path / "shallow.yaml"
+    suite.write_text("name: shallow\nversion: 1\ndescription: ConvLSTM with 3 of its 16 layers\n"
+                     "datasets: [moving_objects]\nmodels:\n"
+                     "  - {config: convlstm, label: shallow, set: {model: {layers: 3}}}\n  - convlstm\n"
+                     "set: {task: profile, profile: {latency: false, fvcore: false}}\n")
+    store = tmp_path / "results.sqlite"
+    assert cli("run", "--suite", str(suite), "--store", str(store), "--no-progress") == 0
+    paper = {r["config"]["model"]["layers"]: r["profile"]["paper_geometry"]["parameters"]["params"]
+             for r in Store(store).runs()}  # keyed by the smoke-scale layers: 3 (the override) and 2 (the scale's)
+    per_layer = 4 * 128 * (128 + 128) * 5 * 5  # the bias-free gates conv over [x, h]: 2 x 128 -> 4 x 128, 5x5
+    assert paper[2] - paper[3] == (16 - 3) * per_layer

@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -15,7 +16,7 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from conftest import REPO, vpbench_command
+from conftest import REPO
 from vpbench.cli import main
 from vpbench.report.layouts import suite_tables
 from vpbench.report.records import from_csv
@@ -147,13 +148,9 @@ PLOT_TOLERANCE = 2.0  # fonts and anti-aliasing may move a few pixels between ma
 
 
 @pytest.mark.slow
-def test_smoke_suite_reproduces_its_committed_rows_to_the_printed_precision(tmp_path, cli_env):
+def test_smoke_suite_reproduces_its_committed_rows_to_the_printed_precision(smoke_run, tmp_path):
     committed = pd.read_csv(LEADERBOARDS / "smoke" / "runs.csv")
-    store = tmp_path / "results.sqlite"
-    result = subprocess.run(vpbench_command("run", "--suite", "smoke", "--store", str(store), "--no-progress"),
-                            capture_output=True, text=True, env=cli_env, cwd=REPO, timeout=600)
-    assert result.returncode == 0, result.stderr
-    assert main(["export", "--suite", "smoke", "--store", str(store), "--out", str(tmp_path / "export")]) == 0
+    assert main(["export", "--suite", "smoke", "--store", str(smoke_run.store), "--out", str(tmp_path / "export")]) == 0
     fresh = pd.read_csv(tmp_path / "export" / "runs.csv")
     assert list(fresh["run_id"]) == list(committed["run_id"])
     digits = {"psnr": (1, 2), "ssim": (1, 4), "lpips": (100, 2)}
@@ -289,3 +286,15 @@ def test_samples_put_models_side_by_side_on_the_same_clip(tmp_path):
     assert gif.n_frames == 8 and gif.height == single.height // 2 - 2 + GIF_HEADER  # a strip row + the header
     header = np.asarray(gif.convert("RGB"))[:GIF_HEADER]
     assert (header < 128).any(), "the GIF frame has no label over it"
+
+
+def test_a_table_from_exports_imports_neither_torch_nor_yaml_nor_the_suite_loader():
+    """``vpbench table`` reads the store or the exports only: the report needs no model code."""
+    code = ("import io, sys, contextlib; from vpbench.cli import main; out = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out): code = main(['table', '--suite', 'ablation', '--from', sys.argv[1]])\n"
+            "import vpbench.report.site, vpbench.report.plots, vpbench.report.samples\n"
+            "print(code, 'Suite ablation' in out.getvalue(), sorted(m for m in ('torch', 'yaml', 'vpbench.config.suites', "
+            "'vpbench.config.resolution', 'vpbench.interface.registry') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, str(LEADERBOARDS / "ablation")], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert done.stdout.split("\n")[0] == "0 True []", done.stdout + done.stderr

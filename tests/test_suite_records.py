@@ -3,32 +3,29 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import pandas as pd
-import pytest
 import yaml
 
-from conftest import REPO, vpbench_command
+from conftest import REPO, cli
 from vpbench.report.layouts import row_labels
 from vpbench.store import Store
-from vpbench.config.suites import load_suite
+from vpbench.config.suites import load_suite, suite_record
+from vpbench.report.suite_record import SuiteRecord
 
 
-def _vpbench(env, *args):
-    done = subprocess.run(vpbench_command(*args), capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+def _table(capsys, *args: str) -> str:
+    capsys.readouterr()
+    assert cli("table", *args) == 0
+    return capsys.readouterr().out
 
 
-@pytest.mark.slow
-def test_a_table_renders_the_same_after_the_suite_yaml_changes(tmp_path, cli_env):
+def test_a_table_renders_the_same_after_the_suite_yaml_changes(smoke_run, tmp_path, monkeypatch, capsys):
     configs = tmp_path / "configs"
     shutil.copytree(REPO / "configs", configs)
-    env = {**cli_env, "VPBENCH_CONFIGS": str(configs)}
-    store = str(tmp_path / "results.sqlite")
-    _vpbench(env, "run", "--suite", "smoke", "--set", "train.steps=4", "--no-progress", "--store", store)
-    before = {fmt: _vpbench(env, "table", "--suite", "smoke", "--format", fmt, "--store", store)
+    monkeypatch.setenv("VPBENCH_CONFIGS", str(configs))
+    store = str(smoke_run.copy(tmp_path))
+    before = {fmt: _table(capsys, "--suite", "smoke", "--format", fmt, "--store", store)
               for fmt in ("markdown", "latex", "csv")}
 
     suite_file = configs / "suites" / "smoke.yaml"
@@ -39,15 +36,15 @@ def test_a_table_renders_the_same_after_the_suite_yaml_changes(tmp_path, cli_env
     (configs / "reference" / "paper_tables.yaml").write_text("{}\n")  # the published numbers are stored too
 
     for fmt, text in before.items():
-        assert _vpbench(env, "table", "--suite", "smoke", "--format", fmt, "--store", store) == text
+        assert _table(capsys, "--suite", "smoke", "--format", fmt, "--store", store) == text
     exported = tmp_path / "export"
-    _vpbench(env, "export", "--suite", "smoke", "--out", str(exported), "--store", store)
-    assert _vpbench(env, "table", "--suite", "smoke", "--from", str(exported)) == before["markdown"]
+    assert cli("export", "--suite", "smoke", "--out", str(exported), "--store", store) == 0
+    assert _table(capsys, "--suite", "smoke", "--from", str(exported)) == before["markdown"]
     assert "convlstm" in before["markdown"] and "ConvLSTM-k5" not in before["markdown"]
 
 
 def test_runs_whose_label_left_the_suite_are_kept_last_and_named(tmp_path):
-    suite = load_suite("smoke")
+    suite = SuiteRecord.from_record(suite_record("smoke"))
     runs = pd.DataFrame({"label": ["copy_last", "old name", "convlstm"], "order": [1, 2, 0]})
     assert row_labels(runs, suite) == ["convlstm", "copy_last", "old name"]
 
