@@ -54,6 +54,30 @@ def vpbench_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "vpbench.cli", *args]
 
 
+# One short ConvLSTM run with checkpoints: the config the resume, torchrun and Ray tests interrupt
+REFERENCE_RUN = ["run", "--model", "convlstm", "--device", "cpu", "--no-progress", "--set", "train.steps=80",
+                 "--set", "train.checkpoint_every=10", "--set", "train.val_every=40"]
+
+
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory, data_cache) -> dict:
+    """The record of REFERENCE_RUN trained once, uninterrupted, in this process on one torch thread (as a
+    Ray task or a subprocess with OMP_NUM_THREADS=1 trains): what every interrupted run must reproduce."""
+    import torch
+
+    from vpbench.store import Store
+
+    store = tmp_path_factory.mktemp("reference") / "results.sqlite"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert cli(*REFERENCE_RUN, "--store", str(store)) == 0
+    finally:
+        torch.set_num_threads(threads)
+    (record,) = Store(store).runs()
+    return record
+
+
 @dataclass(frozen=True)
 class SmokeRun:
     """The smoke suite, run once per session as a user runs it from a shell (``vpbench run --suite smoke

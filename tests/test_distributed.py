@@ -12,15 +12,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, cli, vpbench_command
+from conftest import REFERENCE_RUN, REPO, vpbench_command
 from vpbench.data.loader import StepBatchSampler
 from vpbench.run.distributed import Group, batch_slice, check_batch, slicing_batches
 from vpbench.errors import VpbenchError
 from vpbench.interface.predictor import mix_frames
 from vpbench.store import Store
 
-ARGS = ["run", "--model", "convlstm", "--device", "cpu", "--no-progress", "--set", "train.steps=80",
-        "--set", "train.checkpoint_every=10", "--set", "train.val_every=40"]
+ARGS = REFERENCE_RUN
 
 
 def test_each_process_takes_a_contiguous_slice_of_the_same_global_batch():
@@ -48,13 +47,10 @@ def test_a_global_batch_the_processes_cannot_share_is_a_clear_error():
         check_batch(6, Group(0, 4), "train.batch_size")
 
 
-@pytest.fixture(scope="module")
-def one_process(tmp_path_factory, data_cache) -> dict:
-    """The 1-process run of ARGS (global batch 4), run in this process."""
-    store = tmp_path_factory.mktemp("one") / "results.sqlite"
-    assert cli(*ARGS, "--store", str(store)) == 0
-    (record,) = Store(store).runs()
-    return record
+@pytest.fixture
+def one_process(reference_run) -> dict:
+    """The 1-process run of ARGS (global batch 4): the session's reference run."""
+    return reference_run
 
 
 def _assert_same_run(record: dict, reference: dict) -> None:
