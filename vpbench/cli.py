@@ -317,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vpbench: interrupted (a killed run resumes from its last checkpoint)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `vpbench show ... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
+        return 0
 
 
 if __name__ == "__main__":

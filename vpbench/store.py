@@ -247,7 +247,8 @@ class Store:
         if not self.path.is_file():
             return None
         with self._connect(readonly=True) as db:
-            rows = db.execute("SELECT * FROM runs WHERE run_id LIKE ? || '%'", (run_id,)).fetchall()
+            rows = db.execute("SELECT * FROM runs WHERE substr(run_id, 1, ?) = ?",  # literal: no LIKE wildcards
+                              (len(run_id), run_id)).fetchall()
         if len(rows) > 1:
             raise KeyError(f"run id prefix {run_id!r} is ambiguous: {', '.join(r['run_id'] for r in rows)}")
         return _decode(rows[0]) if rows else None

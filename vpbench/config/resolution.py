@@ -64,13 +64,46 @@ def _construct_float(loader: yaml.SafeLoader, node: yaml.Node) -> float:
 _Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 
 
+MAX_YAML_CHARS = 1 << 20  # a config, suite or run file; the largest shipped one is under 10 kB
+MAX_YAML_NODES = 100_000  # after alias expansion: a billion-laughs document is refused before it is built
+
+
+class YamlLimitError(yaml.YAMLError):
+    """A document over MAX_YAML_CHARS, or whose aliases expand past MAX_YAML_NODES."""
+
+
 def parse_yaml(text: str) -> Any:
-    """A YAML document with Python's float literals (safe: only plain YAML types are built)."""
+    """A YAML document with Python's float literals (safe: only plain YAML types are built), refused when
+    longer than MAX_YAML_CHARS or when its aliases would expand to more than MAX_YAML_NODES nodes."""
+    if len(text) > MAX_YAML_CHARS:
+        raise YamlLimitError(f"{len(text):,} characters, more than the {MAX_YAML_CHARS:,} a config may have")
     loader = _Loader(text)
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        nodes = _expanded_size(node, {})
+        if nodes > MAX_YAML_NODES:
+            raise YamlLimitError(f"its aliases expand to {nodes:,} nodes, more than the {MAX_YAML_NODES:,} a config "
+                                 "may have")
+        return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Nodes in the document once every alias is replaced by a copy of what it names (memoised: linear time)."""
+    key = id(node)
+    if key not in sizes:
+        sizes[key] = 0  # a node that contains itself counts once
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        else:
+            children = []
+        sizes[key] = 1 + sum(_expanded_size(child, sizes) for child in children)
+    return sizes[key]
 
 
 def configs_root() -> Path:
@@ -110,6 +143,8 @@ def load_yaml(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         body = parse_yaml(path.read_bytes().decode("utf-8")) or {}
     except UnicodeDecodeError as exc:
         raise ConfigError(f"not UTF-8 text (byte {exc.start}: {exc.reason})", source=str(path)) from None
+    except YamlLimitError as exc:
+        raise ConfigError(f"refused: {exc}", source=str(path)) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {' '.join(str(exc).split())}", source=str(path)) from None
     if not isinstance(body, dict):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -216,6 +217,17 @@ class RunScalars:
 # --------------------------------------------------------------------------- validation
 
 
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxdict, _SHOWN.maxlist, _SHOWN.maxtuple, _SHOWN.maxset = 2, 4, 4, 4, 4
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong = 60, 60, 40
+SHOWN_CHARS = 200  # at most this much of a value in an error message
+
+def shown(value: Any) -> str:
+    """A bounded repr for an error message: nested and long values are cut (``...``), never expanded in full."""
+    text = _SHOWN.repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 3] + "..."
+
+
 def nearest(name: str, known: list[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``known``, or nothing."""
     close = difflib.get_close_matches(name, known, n=1)
@@ -236,12 +248,12 @@ def _type_name(tp: Any) -> str:
 def _convert(value: Any, tp: Any, key: str) -> Any:
     """Check ``value`` against the annotation ``tp``; return it converted (int -> float, nested dataclasses)."""
     origin = typing.get_origin(tp)
-    wrong = ConfigError(f"expected {_type_name(tp)}, got {value!r} ({type(value).__name__})", key)
+    wrong = ConfigError(f"expected {_type_name(tp)}, got {shown(value)} ({type(value).__name__})", key)
     if tp is Any:
         return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise ConfigError(f"expected a mapping of {tp.__name__} keys, got {value!r} ({type(value).__name__})", key)
+            raise ConfigError(f"expected a mapping of {tp.__name__} keys, got {shown(value)} ({type(value).__name__})", key)
         return parse_section(tp, value, key)
     if origin is Literal:
         if value not in typing.get_args(tp) or isinstance(value, bool) != any(isinstance(a, bool) for a in typing.get_args(tp)):
@@ -278,7 +290,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise wrong
         if not math.isfinite(value):
-            raise ConfigError(f"expected a finite number, got {value!r}", key)
+            raise ConfigError(f"expected a finite number, got {shown(value)}", key)
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -292,7 +304,7 @@ def _check_range(value: Any, meta: typing.Mapping[str, Any], key: str) -> None:
     if (ge is not None and value < ge) or (gt is not None and value <= gt) or (le is not None and value > le):
         bounds = [f">= {ge:g}" if ge is not None else "", f"> {gt:g}" if gt is not None else "",
                   f"<= {le:g}" if le is not None else ""]
-        raise ConfigError(f"expected {' and '.join(b for b in bounds if b)}, got {value!r}", key)
+        raise ConfigError(f"expected {' and '.join(b for b in bounds if b)}, got {shown(value)}", key)
 
 
 def parse_section(cls: type, mapping: dict[str, Any], prefix: str = "") -> Any:
@@ -301,7 +313,7 @@ def parse_section(cls: type, mapping: dict[str, Any], prefix: str = "") -> Any:
         return f"{prefix}.{key}" if prefix else key
 
     if not isinstance(mapping, dict):
-        raise ConfigError(f"expected a mapping, got {mapping!r} ({type(mapping).__name__})", prefix or None)
+        raise ConfigError(f"expected a mapping, got {shown(mapping)} ({type(mapping).__name__})", prefix or None)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in mapping:

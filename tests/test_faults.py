@@ -1,0 +1,59 @@
+"""Hostile and clumsy input: configs that would expand without bound, long values in messages, prefixes
+with SQL wildcards, a closed pipe."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+
+from conftest import REPO, cli, vpbench_command
+
+
+def _run_file(tmp_path, text: str):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_billion_laughs_config_is_refused_at_once_in_one_line(tmp_path, capsys):
+    aliases = "".join(f"  {c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+                      for p, c in zip("abcdefgh", "bcdefghi"))
+    path = _run_file(tmp_path, "uses: {model: copy_last}\nx:\n  a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + aliases +
+                     "train: {lr: *i}\n")
+    started = time.perf_counter()
+    assert cli("config", "--config", str(path)) == 2
+    assert time.perf_counter() - started < 10
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(r"refused: its aliases expand to [\d,]{11} nodes", err) and str(path) in err
+
+
+def test_a_config_file_over_the_size_limit_is_refused(tmp_path, capsys):
+    path = _run_file(tmp_path, "uses: {model: copy_last}\nkinds: [" + "1, " * 600_000 + "1]\n")
+    assert cli("config", "--config", str(path)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "more than the 1,048,576 a config may have" in err
+
+
+def test_an_error_shows_a_bounded_prefix_of_a_long_value(tmp_path, capsys):
+    assert cli("config", "--model", "copy_last", "--set", "train.lr=[" + ",".join(["[1,2,3,4,5,6,7,8]"] * 500) + "]") == 2
+    err = capsys.readouterr().err
+    assert "train.lr" in err and "..." in err and len(err) < 400
+
+
+def test_show_matches_a_prefix_literally(tmp_path, capsys):
+    store = tmp_path / "results.sqlite"
+    assert cli("run", "--model", "copy_last", "--store", str(store), "--no-progress", "--set", "eval.lpips=false") == 0
+    capsys.readouterr()
+    assert cli("show", "_", "--store", str(store)) == 2  # `_` is a LIKE wildcard, but no run id starts with it
+    assert "no run '_'" in capsys.readouterr().err
+    assert cli("show", "%", "--store", str(store)) == 2
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path, cli_env):
+    store = tmp_path / "results.sqlite"
+    assert cli("run", "--model", "copy_last", "--store", str(store), "--no-progress", "--set", "eval.lpips=false") == 0
+    command = " ".join(vpbench_command("table", "--runs", "all", "--store", str(store), "--format", "csv"))
+    done = subprocess.run(f"{command} | head -c 1", shell=True, capture_output=True, text=True, env=cli_env, cwd=REPO,
+                          timeout=120)
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
