@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import shutil
 from pathlib import Path
 
 import pytest
@@ -269,12 +270,12 @@ def test_read_only_commands_open_the_store_read_only(tmp_path, capsys):
 # --------------------------------------------------------------------------- 6. a corrupt checkpoint
 
 
-def _train(run_dir: Path, steps: int):
+def _train(run_dir: Path, steps: int, **model_options):
     run_dir.mkdir(exist_ok=True)
     config = resolve(RunSpec("convlstm"), "smoke", {"train": {"steps": steps, "checkpoint_every": 20,
-                                                              "val_every": 20}})
+                                                              "val_every": 20}, "model": model_options})
     seed_everything(0, True)
-    model, _ = build_smoke("convlstm")
+    model, _ = build_smoke("convlstm", model=model_options)
     result = train(config, model, load_splits(config.data, progress=False), run_dir, torch.device("cpu"),
                    progress=False)
     return model.state_dict(), result
@@ -292,7 +293,7 @@ def test_a_damaged_checkpoint_falls_back_to_the_previous_one_or_restarts(tmp_pat
     capsys.readouterr()
     state, result = _train(partial, 60)
     err = capsys.readouterr().err
-    assert "unreadable checkpoint skipped (checkpoint-00000040.pt: " in err and "resumed from checkpoint-00000020.pt" in err
+    assert "checkpoint skipped (checkpoint-00000040.pt: " in err and "resumed from checkpoint-00000020.pt" in err
     assert result.resumed_from == 20 and "checkpoint-00000020.pt" in result.note
     assert all(torch.equal(state[k], clean[k]) for k in clean)  # exact resume from the older checkpoint
 
@@ -301,7 +302,7 @@ def test_a_damaged_checkpoint_falls_back_to_the_previous_one_or_restarts(tmp_pat
     for path in checkpoints.resume_checkpoints(scratch):
         path.write_bytes(b"garbage")
     state, result = _train(scratch, 60)
-    assert "no readable checkpoint" in result.note and "restarting from scratch" in result.note
+    assert "no usable checkpoint" in result.note and "restarting from scratch" in result.note
     assert result.resumed_from is None
     assert all(torch.equal(state[k], clean[k]) for k in clean)
     assert [p.name for p in checkpoints.resume_checkpoints(scratch)] == ["checkpoint-00000060.pt",
@@ -414,3 +415,16 @@ def test_a_data_set_too_large_for_the_disk_or_memory_is_refused_with_the_estimat
     line = one_error_line(capsys)
     assert "the data sets to build need" in line and "GiB" in line and "free" in line
     assert not store.parent.exists() and not private_data.exists()
+
+
+def test_a_checkpoint_of_another_run_is_refused_and_the_run_falls_back_to_its_own(tmp_path):
+    """Same shapes, another config (forget bias): copied into a killed run's folder, it is named and skipped."""
+    clean, _ = _train(tmp_path / "clean", 60)
+    own = tmp_path / "own"
+    _train(own, 40)
+    _train(tmp_path / "other", 40, forget_bias=0.0)
+    shutil.copy(checkpoints.resume_path(tmp_path / "other", 40), checkpoints.resume_path(own, 40))
+    state, result = _train(own, 60)
+    assert "checkpoint-00000040.pt was written by run 'other', not this run 'own'" in result.note
+    assert result.resumed_from == 20 and "resumed from checkpoint-00000020.pt" in result.note
+    assert all(torch.equal(state[k], clean[k]) for k in clean)  # its own older checkpoint, resumed exactly

@@ -83,11 +83,15 @@ def save_resume(obj: dict[str, Any], run_dir: Path, step: int) -> Path:
     return path
 
 
-def load_latest(run_dir: Path, device: torch.device | str = "cpu") -> tuple[dict[str, Any] | None, str]:
-    """The newest readable resume checkpoint and a sentence saying what was loaded or skipped.
+def load_latest(run_dir: Path, device: torch.device | str = "cpu",
+                run_id: str | None = None) -> tuple[dict[str, Any] | None, str]:
+    """The newest readable resume checkpoint of run ``run_id`` and a sentence saying what was loaded or skipped.
 
-    ``(None, "")`` when the run has no checkpoint; ``(None, "... restarting from scratch")`` when
-    none of them can be read. A refused file (CheckpointError) is never skipped over.
+    A checkpoint carries the id of the run that wrote it (its config's hash); one of another run
+    (copied in, or from before checkpoints carried it) is skipped like a damaged one, naming the file,
+    so the run falls back to its own previous checkpoint or a fresh start. ``(None, "")`` when the run
+    has no checkpoint; ``(None, "... restarting from scratch")`` when none can be used. A refused file
+    (CheckpointError) is never skipped over.
     """
     paths = resume_checkpoints(run_dir)
     skipped = []
@@ -97,10 +101,13 @@ def load_latest(run_dir: Path, device: torch.device | str = "cpu") -> tuple[dict
         except Unreadable as exc:
             skipped.append(str(exc))
             continue
+        if run_id is not None and state.get("run_id") != run_id:
+            skipped.append(f"{path.name} was written by run {state.get('run_id')!r}, not this run {run_id!r}")
+            continue
         note = f"resumed from {path.name}"
         if skipped:
-            note = f"unreadable checkpoint skipped ({'; '.join(skipped)}); {note}"
+            note = f"checkpoint skipped ({'; '.join(skipped)}); {note}"
         return state, note
     if skipped:
-        return None, f"no readable checkpoint ({'; '.join(skipped)}): restarting from scratch"
+        return None, f"no usable checkpoint ({'; '.join(skipped)}): restarting from scratch"
     return None, ""

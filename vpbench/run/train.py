@@ -211,7 +211,7 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
     start, best_val, best_step, resumed_from, loss_value = 0, math.inf, None, None, None
     plateau = {"reference": math.inf, "stale": 0, "converged_at": None}  # early stopping's state
     log_path = run_dir / "train.jsonl"
-    state, note = checkpoints.load_latest(run_dir, device)
+    state, note = checkpoints.load_latest(run_dir, device, run_id=run_dir.name)  # the folder is named by the run id
     if note and group.main:
         tqdm.write(f"{run_dir.name}: {note}", file=sys.stderr)
     if state is None:
@@ -312,7 +312,7 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
                     "adversary": adversary.state_dict() if adversary is not None else None,
                     "step": done, "best_val_loss": best_val, "best_step": best_step, "plateau": dict(plateau), "loss": loss_value,
                     "sampling": {"teacher_forcing": teacher_forcing, "context_forcing": context_forcing},
-                    "rng": _rng_state(),
+                    "rng": _rng_state(), "run_id": run_dir.name,
                 }, run_dir, done)
             log.write(json.dumps(record) + "\n")
             log.flush()
@@ -336,6 +336,7 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
 
 
 def _val_curve(log_path: Path) -> list[tuple[int, float]]:
-    """``(step, val loss)`` of every validation in ``train.jsonl`` (the log is cut back to the step a resume starts from)."""
+    """``(step, val loss)`` of every validation in ``train.jsonl``, one per step in step order (the log is cut
+    back to the step a resume starts from; a step logged twice keeps its last value)."""
     records = (json.loads(line) for line in log_path.read_text().splitlines() if line.strip())
-    return [(r["step"], r["val_loss"]) for r in records if "val_loss" in r]
+    return sorted({r["step"]: r["val_loss"] for r in records if "val_loss" in r}.items())
