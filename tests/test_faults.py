@@ -3,10 +3,15 @@ with SQL wildcards, a closed pipe."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+import shutil
 import subprocess
 import time
+from pathlib import Path
 
+import pytest
 from conftest import REPO, cli, vpbench_command
 
 
@@ -57,3 +62,35 @@ def test_a_closed_pipe_ends_quietly(tmp_path, cli_env):
     done = subprocess.run(f"{command} | head -c 1", shell=True, capture_output=True, text=True, env=cli_env, cwd=REPO,
                           timeout=120)
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+def _tampered(tmp_path, name: str, edit) -> Path:
+    """A copy of the committed ablation export with ``edit(text) -> text`` applied to its file ``name``."""
+    folder = tmp_path / "ablation"
+    shutil.copytree(REPO / "leaderboards" / "ablation", folder, ignore=shutil.ignore_patterns("plots"))
+    (folder / name).write_text(edit((folder / name).read_text()))
+    return folder
+
+
+def _cell(text: str, column: str, value: str, line: int = 2) -> str:
+    """``text`` (a CSV) with the cell of ``column`` on ``line`` (1 = the header) set to ``value``."""
+    rows = list(csv.reader(io.StringIO(text)))
+    rows[line - 1][rows[0].index(column)] = value
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name,edit,expected", [
+    ("suite.json", lambda text: text[: len(text) // 2], "suite.json: not valid JSON"),
+    ("runs.csv", lambda text: _cell(text, "psnr_mean", "banana"), "runs.csv: line 2 (run "),
+    ("runs.csv", lambda text: _cell(text, "psnr@1", "nan", line=5), "column psnr@1: 'nan' is not a finite metric"),
+    ("runs.csv", lambda text: _cell(text, "ssim_mean", "inf", line=3), "column ssim_mean: 'inf' is not a finite"),
+    ("clips.csv", lambda text: _cell(text, "psnr", "NaN", line=40), "clips.csv: line 40"),
+])
+def test_a_tampered_export_is_one_line_naming_the_file_row_and_column(tmp_path, capsys, name, edit, expected):
+    folder = _tampered(tmp_path, name, edit)
+    assert cli("table", "--suite", "ablation", "--from", str(folder)) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and expected in captured.err and "Traceback" not in captured.err, captured.err
+    assert captured.out == ""  # no table with a NaN in its means, no caption with a wrong seed count

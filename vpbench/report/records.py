@@ -28,7 +28,10 @@ run's page shows besides its row (exports written before it existed have none).
 
 from __future__ import annotations
 
+import csv
 import json
+import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -169,19 +172,64 @@ def export(runs: pd.DataFrame, clips: pd.DataFrame, out: Path, definition: dict[
 def details_in(folder: Path) -> dict[str, dict[str, Any]]:
     """The records.json that :func:`export` wrote beside the CSV, or {} (an export from before it did)."""
     path = folder / RECORDS_JSON
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return _json_file(path) if path.is_file() else {}
+
+
+def _json_file(path: Path) -> Any:
+    """A JSON file of an export; a file that does not parse is a VpbenchError naming it."""
+    from vpbench.errors import VpbenchError
+
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise VpbenchError(f"{path}: not valid JSON ({exc}); write it again with `vpbench export`") from None
 
 
 def suite_definition_in(folder: Path) -> dict[str, Any] | None:
     """The suite.json that :func:`export` wrote beside the CSV, or None (an export from before it did)."""
     path = folder / SUITE_JSON
-    return json.loads(path.read_text()) if path.is_file() else None
+    return _json_file(path) if path.is_file() else None
+
+
+# runs.csv columns that hold text; every other column of runs.csv and clips.csv (but run_id) holds numbers
+TEXT_COLUMNS = {"suite", "label", "run_id", "model", "config", "dataset", "scale", "task", "loss", "status",
+                "finished_at", "vpbench_version", "git_commit", "lpips_unavailable", "fvd_frames", "fvd_unavailable",
+                "val_curve", "profile_device", "profile_note"}
+METRIC_COLUMN = re.compile(r"^(?:(?:psnr|ssim|lpips|mse_sum|mae_sum)(?:@\d+|_mean)?|psnr_array|fvd)$")
+
+
+def check_cells(path: Path) -> None:
+    """Every number column of an exported CSV holds numbers, and every metric a finite one (an empty cell
+    is a value that is absent); otherwise a VpbenchError naming the file, the row and the column.
+
+    So a tampered or damaged export never puts a NaN into a mean, or a wrong seed count into a caption.
+    """
+    from vpbench.errors import VpbenchError
+
+    try:
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise VpbenchError(f"{path}: not readable as CSV ({exc})") from None
+    for line, row in enumerate(rows, start=2):
+        for column, cell in row.items():
+            if column is None or column in TEXT_COLUMNS or cell in ("", None):
+                continue
+            where = f"{path}: line {line} (run {row.get('run_id') or '?'}), column {column}"
+            try:
+                value = float(cell)
+            except ValueError:
+                raise VpbenchError(f"{where}: {cell[:40]!r} is not a number") from None
+            if METRIC_COLUMN.match(column) and not math.isfinite(value):
+                raise VpbenchError(f"{where}: {cell!r} is not a finite metric (an absent value is an empty cell)")
 
 
 def from_csv(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(runs, clips)`` exported to ``folder``, every cell checked first (:func:`check_cells`)."""
     from vpbench.errors import VpbenchError
 
     for name in (RUNS_CSV, CLIPS_CSV):
         if not (folder / name).is_file():
             raise VpbenchError(f"{folder / name} not found (write it with `vpbench export`)")
+        check_cells(folder / name)
     return pd.read_csv(folder / RUNS_CSV), pd.read_csv(folder / CLIPS_CSV)
