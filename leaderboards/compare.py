@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vpbench.report.layouts import _clip_values, _stopped
+from vpbench.report.layouts import clip_values, stopped_at
 from vpbench.report.records import from_csv
 from vpbench.report.stats import paired_difference
 
@@ -48,12 +48,12 @@ def main() -> None:
             cells = []
             for suffix in ("@1", ""):
                 for metric, scale, digits in METRICS:
-                    c = paired_difference(_clip_values(group, clips, metric + suffix),
-                                          _clip_values(base, clips, metric + suffix))
+                    c = paired_difference(clip_values(group, clips, metric + suffix),
+                                          clip_values(base, clips, metric + suffix))
                     cells.append("N/A" if c is None else
                                  f"{c.difference * scale:+.{digits}f} [{c.low * scale:+.{digits}f}, "
                                  f"{c.high * scale:+.{digits}f}]{'*' if c.significant else ''}")
-            print(f"| {row} | {reference} | " + " | ".join(cells) + f" | {_stopped(group) or '-'} |")
+            print(f"| {row} | {reference} | " + " | ".join(cells) + f" | {stopped_at(group) or '-'} |")
 
 
 if __name__ == "__main__":

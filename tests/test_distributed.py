@@ -14,7 +14,8 @@ import torch
 
 from conftest import REFERENCE_RUN, REPO, vpbench_command
 from vpbench.data.loader import StepBatchSampler
-from vpbench.run.distributed import Group, batch_slice, check_batch, slicing_batches
+from vpbench.interface.batch_slice import batch_slice, slicing_batches
+from vpbench.run.distributed import Group, check_batch
 from vpbench.errors import VpbenchError
 from vpbench.interface.predictor import mix_frames
 from vpbench.store import Store
@@ -35,7 +36,7 @@ def test_scheduled_sampling_draws_the_global_batch_coins_in_every_process():
     halves = []
     for rank in (0, 1):
         torch.manual_seed(0)
-        with slicing_batches(Group(rank, 2)):
+        with slicing_batches(rank, 2):
             assert batch_slice(3) == (6, slice(3 * rank, 3 * rank + 3))
             halves.append(mix_frames(truth[:3], predicted[:3], 0.5))
     assert torch.equal(torch.cat(halves), whole)

@@ -25,7 +25,7 @@ metrics        may be absent; JSON ``{"steps": [1..horizon], "<metric>": {"per_s
                ``"lpips_unavailable"``: reason (present only when LPIPS could not be computed),
                ``"test_clips": n``, ``"training": {steps, selected_step, best_val_loss, final_loss,
                resumed_from, note, selected_on, converged_at, max_steps, val_curve: [[step, val MSE]]}``
-profile        may be absent; JSON from :mod:`vpbench.measure.profiling`
+profile        may be absent (a failed run has none); JSON from :func:`vpbench.measure.profiling.profile_run`
 manifest       JSON from :func:`manifest` (git commit, package versions, device, seeds)
 run_dir        the run's artifact folder (checkpoints, samples, log, config.yaml)
 wall_s         seconds spent on the run (may be absent)

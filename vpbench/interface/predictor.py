@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from vpbench.run.distributed import batch_slice
+from vpbench.interface.batch_slice import batch_slice
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ def mix_frames(truth: Tensor | None, predicted: Tensor, probability: float) -> T
     ``truth`` and ``predicted`` are ``[B, C, H, W]``. Random numbers are drawn only when
     0 < probability < 1, so deterministic settings consume no randomness. Under several processes
     the coins of the whole global batch are drawn and this process's slice kept
-    (:func:`vpbench.run.distributed.batch_slice`), so every process draws the same numbers.
+    (:func:`vpbench.interface.batch_slice.batch_slice`), so every process draws the same numbers.
     """
     if truth is None or probability <= 0.0:
         return predicted

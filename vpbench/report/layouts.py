@@ -71,7 +71,7 @@ def _unlisted_note(runs: pd.DataFrame, suite: SuiteRecord) -> str:
             f"ran): {', '.join(unlisted)}." if unlisted else "")
 
 
-def _clip_values(runs: pd.DataFrame, clips: pd.DataFrame, metric: str) -> dict[int, np.ndarray]:
+def clip_values(runs: pd.DataFrame, clips: pd.DataFrame, metric: str) -> dict[int, np.ndarray]:
     """``{seed: per-clip values}`` of ``clips[metric]`` for the runs of one row (``psnr``: the horizon's
     mean, ``psnr@1``: the first predicted frame); empty when the column was not exported."""
     result = {}
@@ -91,10 +91,10 @@ def _comparison(rows: pd.DataFrame, reference: pd.DataFrame | None, clips: pd.Da
     """The paired difference of ``rows`` against the reference row (None for the reference itself)."""
     if reference is None or reference.empty or set(rows["label"]) == set(reference["label"]):
         return None
-    return paired_difference(_clip_values(rows, clips, metric), _clip_values(reference, clips, metric))
+    return paired_difference(clip_values(rows, clips, metric), clip_values(reference, clips, metric))
 
 
-def _stopped(group: pd.DataFrame) -> str | None:
+def stopped_at(group: pd.DataFrame) -> str | None:
     """Where each seed's training ended, in seed order: ``"600/700/1000†"`` († = the step budget ran
     out before early stopping); None for a row that trains nothing (copy-last)."""
     if "steps_trained" not in group or group["steps_trained"].fillna(0).eq(0).all():
@@ -150,7 +150,7 @@ def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: SuiteRecord, paper:
                    "params": _first(group, "paper_params_without_norm"),
                    "flops": _first(group, "paper_macs_per_step_mean"),
                    "dpsnr": part.compared(group, clips, "psnr"),
-                   "dlpips": part.compared(group, clips, "lpips"), "stopped": _stopped(group)}
+                   "dlpips": part.compared(group, clips, "lpips"), "stopped": stopped_at(group)}
             if paper and label in published:
                 ref = published[label]
                 row.update(paper_psnr=ref["psnr"], paper_lpips=ref["lpips"], paper_params=ref["params_mi"],
@@ -202,7 +202,7 @@ def losses(runs: pd.DataFrame, clips: pd.DataFrame, suite: SuiteRecord, paper: b
             row[(dataset, "lpips")] = mean_ci(group["lpips_mean"])
             row[(dataset, "dpsnr")] = part.compared(group, clips, "psnr")
             row[(dataset, "dlpips")] = part.compared(group, clips, "lpips")
-            row[(dataset, "stopped")] = _stopped(group)
+            row[(dataset, "stopped")] = stopped_at(group)
             ref = published.get(dataset, {}).get(label)
             if paper and ref:
                 row[(dataset, "paper_psnr")], row[(dataset, "paper_lpips")] = ref["psnr"], ref["lpips"]
@@ -277,7 +277,7 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: SuiteRecord, pap
             row["dpsnr"] = part.compared(group, clips, "psnr")
             row["dpsnr1"] = part.compared(group, clips, "psnr@1")
             row["dssim1"] = part.compared(group, clips, "ssim@1")
-            row["stopped"] = _stopped(group)
+            row["stopped"] = stopped_at(group)
             ref = published.get(label)
             if paper and ref:
                 for t in horizons:

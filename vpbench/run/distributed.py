@@ -10,7 +10,7 @@ What each process does with a global batch of B clips, B divisible by the number
   and process r keeps the contiguous slice ``[r·B/N, (r + 1)·B/N)``; DistributedDataParallel averages
   the gradients, so the update is that of the mean loss over the B clips, as in one process;
 * scheduled sampling draws its per-sample coin for all B clips in every process and keeps its slice
-  (:func:`batch_slice`), so every process consumes the same random numbers and the RNG state that
+  (:func:`vpbench.interface.batch_slice.batch_slice`), so every process consumes the same random numbers and the RNG state that
   process 0 checkpoints is every process's;
 * validation and test clips are split into N contiguous ranges (:func:`shard`); the val sums are
   all-reduced and the test's per-clip metrics are gathered in clip order before any mean is taken,
@@ -23,7 +23,6 @@ same checkpoint. The number of processes is not part of a run's config, so not o
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -86,7 +85,6 @@ class Group:
 
 
 SINGLE = Group()
-_slicing = SINGLE  # the group whose slice of each global training batch this process holds
 
 
 def _collective_device() -> torch.device:
@@ -139,22 +137,6 @@ def _store_of_this_start(rank: int, world: int) -> dist.Store:
 def leave(group: Group) -> None:
     if group.distributed and dist.is_initialized():
         dist.destroy_process_group()
-
-
-@contextmanager
-def slicing_batches(group: Group):
-    """While active, :func:`batch_slice` gives this process's slice of each global training batch."""
-    global _slicing
-    previous, _slicing = _slicing, group
-    try:
-        yield
-    finally:
-        _slicing = previous
-
-
-def batch_slice(local_batch: int) -> tuple[int, slice]:
-    """``(global batch, this process's slice of it)`` for a local batch of ``local_batch`` samples."""
-    return local_batch * _slicing.world, _slicing.part(local_batch)
 
 
 def check_batch(batch_size: int, group: Group, key: str) -> int:

@@ -47,7 +47,8 @@ from vpbench import progress as progress_report
 from vpbench.run import checkpoints
 from vpbench.run.adversarial import Adversary
 from vpbench.data import ClipDataset, eval_loader, to_float, train_loader
-from vpbench.run.distributed import SINGLE, Group, check_batch, slicing_batches
+from vpbench.interface.batch_slice import slicing_batches
+from vpbench.run.distributed import SINGLE, Group, check_batch
 from vpbench.errors import NonFiniteError, VpbenchError
 from vpbench.interface.predictor import Predictor
 from vpbench.run.sampling import forcing
@@ -242,7 +243,8 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
     batches = train_loader(splits["train"], tc.batch_size, cfg.seed, start, stop, group.part(local_batch))
     bar = progress_report.bar(batches, show=progress and group.main, total=stop, initial=start,
                               desc=f"train {cfg.model_name}", unit="step", leave=False)
-    with (log_path.open("a") if group.main else open(os.devnull, "w")) as log, slicing_batches(group):
+    with (log_path.open("a") if group.main else open(os.devnull, "w")) as log, \
+            slicing_batches(group.rank, group.world):
         for step, clips in enumerate(bar, start=start):
             frames = to_float(clips).to(device)  # [B, T, C, H, W]
             context_forcing, teacher_forcing = forcing(tc.sampling, step)
