@@ -45,6 +45,7 @@ def test_per_layer_parameters_equal_the_formulas():
     assert count(MotionGRU(C, K)) == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BASELINES)
 def test_each_baseline_overfits_one_clip_on_the_shared_codec(name):
     model, config = build_smoke(name)

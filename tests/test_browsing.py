@@ -47,6 +47,7 @@ def crawl(browser: Browser, site: Path, screenshots: dict[str, Path] | None = No
     return visits
 
 
+@pytest.mark.slow
 def test_the_site_of_the_committed_leaderboards_loads_in_chromium(tmp_path, browser):
     copy = tmp_path / "leaderboards"  # rendered where regenerate.sh renders it, in a copy: links come out the same
     shutil.copytree(LEADERBOARDS, copy, ignore=shutil.ignore_patterns("site"))
@@ -88,6 +89,7 @@ def test_the_checker_sees_a_missing_image_and_a_console_error(tmp_path, browser)
     assert "ERR_FILE_NOT_FOUND" in problems and "boom" in problems and "image not loaded" in problems
 
 
+@pytest.mark.slow
 def test_a_log_file_holds_whole_lines_and_no_progress_bar(smoke_run):
     text = smoke_run.log.read_bytes().decode()
     assert "\r" not in text
@@ -96,6 +98,7 @@ def test_a_log_file_holds_whole_lines_and_no_progress_bar(smoke_run):
     assert sum("complete in" in line for line in text.splitlines()) == 2
 
 
+@pytest.mark.slow
 def test_tensorboard_holds_the_logged_scalars_and_a_prediction_strip(smoke_run):
     from tensorboard.backend.event_processing import event_accumulator
 
@@ -123,6 +126,7 @@ def test_tensorboard_holds_the_logged_scalars_and_a_prediction_strip(smoke_run):
     # (that it changes no number either: test_ray_executor trains the same runs unlogged and compares every clip)
 
 
+@pytest.mark.slow
 def test_the_site_of_a_store_shows_its_runs_samples_and_loose_runs(smoke_run, tmp_path, browser):
     from vpbench.store import Store
 

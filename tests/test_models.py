@@ -71,6 +71,7 @@ def test_wrong_input_shapes_name_what_was_expected():
         model.rollout(torch.rand(1, 4, 3, 64, 64), 2, torch.rand(1, 3, 3, 64, 64), teacher_forcing=1.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_trains_through_the_executor_into_the_store(tmp_path, name):
     from vpbench.config.resolution import RunSpec, resolve
@@ -79,7 +80,8 @@ def test_trains_through_the_executor_into_the_store(tmp_path, name):
     from vpbench.store import Store
 
     config = resolve(RunSpec(name), "smoke", {"train": {"steps": 3, "val_every": 3, "checkpoint_every": 3},
-                                               "eval": {"lpips": False, "samples": 1}})
+                                               "eval": {"lpips": False, "samples": 1},
+                                               "profile": {"samples": 1, "warmup": 0, "throughput_batch": 0}})
     store = Store(tmp_path / "results.sqlite")
     (outcome,) = InProcessExecutor(store, progress=False).run(identify([(name, config)]))
     assert outcome.status == "complete", outcome.error

@@ -41,6 +41,7 @@ def test_small_convlstm_flops_equal_the_hand_count():
     assert counts["elementwise_flops_per_sample"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_fvcore_and_the_torch_counter_agree_on_convolution_macs(name):
     model, geometry = _smoke(name)

@@ -129,6 +129,7 @@ def test_latex_tables_fit_the_page_with_true_minus_signs(suite, tmp_path):
         assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suite", SUITES)
 def test_committed_tables_and_plots_regenerate_from_the_committed_csv(suite, tmp_path, capsys):
     folder = LEADERBOARDS / suite

@@ -111,6 +111,7 @@ def test_official_stif_conv_is_dead_outside_layer_one_of_sted():
     assert all(cell.stif.weight.grad is None for cell in cells[1:])  # the released module list's unused convs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", VARIANTS)
 def test_every_variant_trains_overfits_one_clip_and_rolls_out(name):
     model, config = build_smoke(name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pandas as pd
+import pytest
 import yaml
 
 from conftest import REPO, cli
@@ -20,6 +21,7 @@ def _table(capsys, *args: str) -> str:
     return capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_table_renders_the_same_after_the_suite_yaml_changes(smoke_run, tmp_path, monkeypatch, capsys):
     configs = tmp_path / "configs"
     shutil.copytree(REPO / "configs", configs)

