@@ -41,14 +41,15 @@ models=()
 echo "speed: $(( $(date +%s) - start )) s"
 
 echo "== ablation training ($device) =="
+profile=()
 if [ ${#quick[@]} -gt 0 ]; then
-  scale=smoke; steps=4
+  scale=smoke; steps=4; profile=(--set profile.samples=1 --set profile.throughput_batch=0)  # the wiring, not the timing
 else
   scale=small; steps=${ABLATION_STEPS:-300}
 fi
 store="$out/ablation/results.sqlite"
 "$python" -m vpbench.cli run --suite ablation --scale "$scale" --seeds 1 --device "$device" \
-  --fast fuse,channels_last --set "train.steps=$steps" --store "$store" --no-progress || status=1
+  --fast fuse,channels_last --set "train.steps=$steps" "${profile[@]}" --store "$store" --no-progress || status=1
 "$python" -m vpbench.cli table --suite ablation --store "$store" --format markdown > "$out/ablation.md" || status=1
 echo "total: $(( $(date +%s) - start )) s"
 exit $status
