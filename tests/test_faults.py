@@ -94,3 +94,53 @@ def test_a_tampered_export_is_one_line_naming_the_file_row_and_column(tmp_path, 
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1 and expected in captured.err and "Traceback" not in captured.err, captured.err
     assert captured.out == ""  # no table with a NaN in its means, no caption with a wrong seed count
+
+
+SHORT = ["--no-progress", "--set", "train.steps=4", "--set", "train.val_every=2", "--set", "train.checkpoint_every=2",
+         "--set", "eval.lpips=false", "--set", "profile.samples=1", "--set", "profile.throughput_batch=0"]
+
+
+def _smoke_ids() -> dict[str, str]:
+    from vpbench.config.resolution import parse_overrides
+    from vpbench.config.suites import expand, load_suite
+    from vpbench.run.plan import identify
+
+    overrides = parse_overrides(SHORT[2::2])
+    return {run.label: run.run_id for run in identify(expand(load_suite("smoke"), "smoke", cli_overrides=overrides))}
+
+
+def test_a_run_whose_folder_cannot_be_written_fails_in_one_line_and_the_suite_goes_on(tmp_path, capsys):
+    from vpbench.store import Store
+
+    store = tmp_path / "runs" / "results.sqlite"
+    blocked = tmp_path / "runs" / _smoke_ids()["convlstm"]
+    blocked.parent.mkdir()
+    blocked.write_text("")  # a file where the run's folder must go: mkdir fails as on a read-only mount
+    assert cli("run", "--suite", "smoke", "--store", str(store), *SHORT) == 1
+    out = capsys.readouterr().out
+    records = {r["label"]: r for r in Store(store).runs(suite="smoke")}
+    assert records["convlstm"]["status"] == "failed" and "[Errno 17] File exists" in records["convlstm"]["error"]
+    assert str(blocked) in records["convlstm"]["error"] and "run folder cannot be written" in records["convlstm"]["error"]
+    assert records["copy_last"]["status"] == "complete" and "done: 1 complete, 1 failed" in out
+    assert all(r["status"] != "running" for r in Store(store).runs())
+
+
+def test_a_full_disk_while_checkpointing_fails_the_run_removes_its_temporary_file_and_goes_on(tmp_path, monkeypatch):
+    import errno
+
+    from vpbench.run import checkpoints
+    from vpbench.store import Store
+
+    def full(obj, handle):  # the first bytes land, then the disk is full: what ENOSPC does mid-write
+        handle.write(b"PK\x03\x04 partial")
+        raise OSError(errno.ENOSPC, "No space left on device", handle.name)
+
+    monkeypatch.setattr(checkpoints.torch, "save", full)
+    store = tmp_path / "runs" / "results.sqlite"
+    assert cli("run", "--suite", "smoke", "--store", str(store), *SHORT) == 1
+    records = {r["label"]: r for r in Store(store).runs(suite="smoke")}
+    assert records["convlstm"]["status"] == "failed"
+    assert "OSError: [Errno 28] No space left on device" in records["convlstm"]["error"]
+    assert ".pt.tmp'" in records["convlstm"]["error"]  # the file it could not write
+    assert records["copy_last"]["status"] == "complete"
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.pt"))  # no half-written file stays

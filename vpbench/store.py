@@ -92,6 +92,7 @@ CREATE TABLE IF NOT EXISTS suites (
 );
 """
 _JSON_FIELDS = ("config", "metrics", "profile", "manifest")
+_FILESYSTEM_ERRORS = ("disk is full", "readonly database", "disk I/O error", "unable to open database file")
 
 
 def _now() -> str:
@@ -130,7 +131,11 @@ class Store:
                 self._checked = True
             yield connection
         except sqlite3.DatabaseError as exc:
-            problem = "not a vpbench results store" if "no such table" in str(exc) else "unusable results store"
+            text = str(exc)
+            if any(sign in text for sign in _FILESYSTEM_ERRORS):  # the disk or its permissions, not the store
+                raise StoreError(f"{self.path}: the store's filesystem refused a write ({text}); the store itself "
+                                 "is intact: free space or fix the folder's permissions, then run again") from None
+            problem = "not a vpbench results store" if "no such table" in text else "unusable results store"
             raise StoreError(f"{self.path}: {problem} ({exc})") from None
         finally:
             connection.close()
@@ -142,7 +147,8 @@ class Store:
             try:
                 yield connection
             except BaseException:
-                connection.execute("ROLLBACK")
+                if connection.in_transaction:  # SQLite has rolled back already after a full disk
+                    connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
 

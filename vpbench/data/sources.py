@@ -272,7 +272,8 @@ def _load(path: Path):
 
 
 def _gib(size: int) -> str:
-    return f"{size / 2**30:,.1f} GiB"
+    """A size a person can read: GiB, or MiB where GiB would round to 0.0."""
+    return f"{size / 2**30:,.1f} GiB" if size >= 2**30 / 20 else f"{size / 2**20:,.1f} MiB"
 
 
 def check_fits(configs: list[RunConfig]) -> None:

@@ -34,11 +34,15 @@ class Unreadable(Exception):
 def save(obj: dict[str, Any], path: Path) -> None:
     """Write ``obj`` to ``path`` atomically and durably (temporary file, fsync, rename, fsync folder)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as handle:
-        torch.save(obj, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, a read-only folder, a kill: no half-written file stays behind
+        tmp.unlink(missing_ok=True)
+        raise
     folder = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(folder)

@@ -22,7 +22,7 @@ from vpbench.measure.metrics import LPIPSModel, load_lpips
 from vpbench.run.distributed import SINGLE, Group
 from vpbench.run.execute import execute_run, resolve_device
 from vpbench.run.fast import FastPaths
-from vpbench.run.plan import Claim, Outcome, PlannedRun, claim, settled
+from vpbench.run.plan import Claim, Outcome, PlannedRun, claim, settled, unclaimable
 from vpbench.run.record import failure_message, record_failure, record_result
 from vpbench.store import Store, manifest
 
@@ -67,7 +67,10 @@ class InProcessExecutor:
             return done
         held = None
         if main:
-            held = claim(self.store, run, self.runs_dir, suite, self._manifest(run), self.device)
+            try:
+                held = claim(self.store, run, self.runs_dir, suite, self._manifest(run), self.device)
+            except OSError as exc:  # its folder cannot be written (full, read-only): the run fails, the suite goes on
+                held = unclaimable(self.store, run, self.runs_dir, exc)
             decision = self.group.broadcast("execute" if isinstance(held, Claim) else held)
         else:  # process 0 holds the lock and writes the store; this one follows its decision
             decision = self.group.broadcast(None)

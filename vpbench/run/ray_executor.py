@@ -43,7 +43,7 @@ from vpbench.errors import VpbenchError
 from vpbench.measure.metrics import load_lpips
 from vpbench.run.execute import RunResult, execute_run, resolve_device
 from vpbench.run.fast import FastPaths
-from vpbench.run.plan import Claim, Outcome, PlannedRun, claim, settled
+from vpbench.run.plan import Claim, Outcome, PlannedRun, claim, settled, unclaimable
 from vpbench.run.record import record_failure, record_result
 from vpbench.store import Store, manifest
 
@@ -140,10 +140,14 @@ class RayExecutor:
         for run in pending:
             info = {**manifest(run.cfg.seed, run.cfg.deterministic, self.device),
                     "fast_paths": self.fast.for_training().label, "executor": "ray"}
-            held = claim(self.store, run, self.runs_dir, suite, info, device)
-            if isinstance(held, Outcome):  # another driver or executor holds it, or finished it
+            try:
+                held = claim(self.store, run, self.runs_dir, suite, info, device)
+            except OSError as exc:  # its folder cannot be written: the run fails, the suite goes on
+                held = unclaimable(self.store, run, self.runs_dir, exc)
+            if isinstance(held, Outcome):  # another driver or executor holds it, finished it, or cannot have it
                 outcomes[run.run_id] = held
-                left = "running in another process, left to it" if held.status == "busy" else "complete, skipped"
+                left = {"busy": "running in another process, left to it", "skipped": "complete, skipped"}.get(
+                    held.status, f"{held.status}: {held.error}")
                 print(f"{run.describe()}: {left}", flush=True)
                 continue
             ref = task.remote(run.cfg, str(held.run_dir), self.device, self.fast.for_training(), held.profile,

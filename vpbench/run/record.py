@@ -8,6 +8,7 @@ the run folder's ``error.log``.
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 
 from vpbench.run.execute import RunResult
@@ -27,12 +28,19 @@ def record_result(store: Store, claim: Claim, result: RunResult, wall_s: float) 
 
 
 def failure_message(exc: BaseException) -> str:
-    """``Type: message`` on one line."""
+    """``Type: message`` on one line; an OSError names its errno and path (``[Errno 28] ...: 'path'``)."""
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
 def record_failure(store: Store, claim: Claim, message: str, wall_s: float, trace: str | None = None) -> Outcome:
-    """``trace``: the traceback for ``error.log`` (default: the exception being handled)."""
-    (claim.run_dir / "error.log").write_text(trace if trace is not None else traceback.format_exc())
+    """``trace``: the traceback for ``error.log`` (default: the exception being handled). A folder that cannot
+    be written (full, read-only) keeps no ``error.log``: the store's one line says what happened."""
+    log = claim.run_dir / "error.log"
+    try:
+        log.write_text(trace if trace is not None else traceback.format_exc())
+    except OSError:
+        with contextlib.suppress(OSError):
+            if log.stat().st_size == 0:
+                log.unlink()  # the empty file the failed write left
     store.fail(claim.run.run_id, message, wall_s)
     return Outcome(claim.run.run_id, claim.run.label, "failed", message, wall_s)
