@@ -70,7 +70,7 @@ class InProcessExecutor:
             try:
                 held = claim(self.store, run, self.runs_dir, suite, self._manifest(run), self.device)
             except OSError as exc:  # its folder cannot be written (full, read-only): the run fails, the suite goes on
-                held = unclaimable(self.store, run, self.runs_dir, exc)
+                held = unclaimable(self.store, run, self.runs_dir, suite, exc)
             decision = self.group.broadcast("execute" if isinstance(held, Claim) else held)
         else:  # process 0 holds the lock and writes the store; this one follows its decision
             decision = self.group.broadcast(None)

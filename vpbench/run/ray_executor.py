@@ -143,7 +143,7 @@ class RayExecutor:
             try:
                 held = claim(self.store, run, self.runs_dir, suite, info, device)
             except OSError as exc:  # its folder cannot be written: the run fails, the suite goes on
-                held = unclaimable(self.store, run, self.runs_dir, exc)
+                held = unclaimable(self.store, run, self.runs_dir, suite, exc)
             if isinstance(held, Outcome):  # another driver or executor holds it, finished it, or cannot have it
                 outcomes[run.run_id] = held
                 left = {"busy": "running in another process, left to it", "skipped": "complete, skipped"}.get(
