@@ -22,8 +22,8 @@ from vpbench.measure.metrics import LPIPSModel, load_lpips
 from vpbench.run.distributed import SINGLE, Group
 from vpbench.run.execute import execute_run, resolve_device
 from vpbench.run.fast import FastPaths
-from vpbench.run.plan import Claim, Outcome, PlannedRun, claim, settled, unclaimable
-from vpbench.run.record import failure_message, record_failure, record_result
+from vpbench.run.plan import Claim, Outcome, PlannedRun, claim, failure_message, settled, unclaimable
+from vpbench.run.record import record_failure, record_result
 from vpbench.store import Store, manifest
 
 

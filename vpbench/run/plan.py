@@ -112,9 +112,14 @@ def claim(store: Store, run: PlannedRun, runs_dir: Path, suite: str | None, mani
     return Claim(run, run_dir, key, store.cached_profile(key), lock)
 
 
+def failure_message(exc: BaseException) -> str:
+    """``Type: message`` on one line; an OSError names its errno and path (``[Errno 28] ...: 'path'``)."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
 def unclaimable(store: Store, run: PlannedRun, runs_dir: Path, suite: str | None, exc: OSError) -> Outcome:
     """Record ``run`` failed because its folder cannot be written (``exc``: no space, read-only, permission)."""
-    message = f"{type(exc).__name__}: {' '.join(str(exc).split())} (the run folder cannot be written)"
+    message = f"{failure_message(exc)} (the run folder cannot be written)"
     store.start(run.run_id, run.cfg.to_dict(), runs_dir / run.run_id)
     if suite:
         store.add_to_suite(suite, run.run_id, run.label)

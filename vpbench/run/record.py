@@ -27,11 +27,6 @@ def record_result(store: Store, claim: Claim, result: RunResult, wall_s: float) 
     return Outcome(run.run_id, run.label, "complete", None, wall_s)
 
 
-def failure_message(exc: BaseException) -> str:
-    """``Type: message`` on one line; an OSError names its errno and path (``[Errno 28] ...: 'path'``)."""
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-
-
 def record_failure(store: Store, claim: Claim, message: str, wall_s: float, trace: str | None = None) -> Outcome:
     """``trace``: the traceback for ``error.log`` (default: the exception being handled). A folder that cannot
     be written (full, read-only) keeps no ``error.log``: the store's one line says what happened."""
