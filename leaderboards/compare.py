@@ -1,8 +1,8 @@
 """Rows of an exported suite against a reference row, per data set: the closing note's numbers.
 
 For PSNR, SSIM and LPIPS at the first predicted frame and over the horizon, the paired difference
-(row - reference) on the shared seeds and test clips with its 95% two-level bootstrap interval, the
-same statistic the tables print (``*``: the interval excludes zero), and where each seed stopped.
+(row - reference) on the shared seeds and test clips ± the half-width of its 95% variance-components
+t interval, the same statistic the tables print (``*``: the interval excludes zero), and where each seed stopped.
 Every row is compared against one reference label, or, with ``--pair``, chosen rows against chosen
 references.
 
@@ -51,8 +51,8 @@ def main() -> None:
                     c = paired_difference(clip_values(group, clips, metric + suffix),
                                           clip_values(base, clips, metric + suffix))
                     cells.append("N/A" if c is None else
-                                 f"{c.difference * scale:+.{digits}f} [{c.low * scale:+.{digits}f}, "
-                                 f"{c.high * scale:+.{digits}f}]{'*' if c.significant else ''}")
+                                 f"{c.difference * scale:+.{digits}f} ± {c.half_width * scale:.{digits}f}"
+                                 f"{'*' if c.significant else ''}")
             print(f"| {row} | {reference} | " + " | ".join(cells) + f" | {stopped_at(group) or '-'} |")
 
 

@@ -82,7 +82,10 @@ class OpCensus(TorchDispatchMode):
         self.skipped: Counter[str] = Counter()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
+        if func is torch.ops.aten.native_layer_norm.default and args[0].is_meta:
+            out = _meta_layer_norm(*args)
+        else:
+            out = func(*args, **(kwargs or {}))
         packet = func._overloadpacket
         name = packet.__name__
         if packet in flop_registry or name in _MOVEMENT:
@@ -93,6 +96,14 @@ class OpCensus(TorchDispatchMode):
         else:
             self.skipped[f"aten.{name}"] += 1
         return out
+
+
+def _meta_layer_norm(x: torch.Tensor, normalized_shape, *_) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``aten.native_layer_norm``'s outputs on meta, shaped directly: (out like ``x``, mean, rstd of
+    ``x.shape[:-k] + (1,) * k``). The same shapes as torch's meta kernel, a Python reference that
+    otherwise takes most of a paper-scale count; layer norm has no MAC formula either way."""
+    kept = x.shape[:x.dim() - len(normalized_shape)] + (1,) * len(normalized_shape)
+    return torch.empty_like(x), x.new_empty(kept), x.new_empty(kept)
 
 
 def _context(geometry: Geometry, batch: int, device: torch.device | str, dtype=torch.float32) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """The paper's table layouts, filled from ``runs``/``clips`` frames (:mod:`vpbench.report.records`).
 
 Every number of ours is a mean ± 95% Student-t interval over seeds; comparisons against the
-suite's reference row are paired on the same seeds and test clips, with a two-level bootstrap
+suite's reference row are paired on the same seeds and test clips, with a variance-components t
 interval (:mod:`vpbench.report.stats`). With
 ``paper=True`` the published numbers (``configs/reference/paper_tables.yaml``) go beside ours in
 the paper's own units, and the caption says which units those are.
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from vpbench.measure.catalogue import METRICS
-from vpbench.report.stats import mean_ci, paired_difference
+from vpbench.report.stats import METHOD, mean_ci, paired_difference
 from vpbench.report.tables import CONVENTIONS, METRIC_LABELS, Column, Table, arrow, runs_table
 from vpbench.report.suite_record import SuiteRecord
 
@@ -132,8 +132,9 @@ def _caption(suite: SuiteRecord, runs: pd.DataFrame, dataset: str, extra: str = 
     where = f"{dataset} (the {paper} geometry on the embedded data)" if paper else dataset
     caption = (f"Suite {suite.name} v{suite.version}, {scale} scale: {where}, {h}x{w}, {frames}; "
                f"mean ± 95% CI over {len(seeds)} seed(s) {seeds} (Student t).")
-    compared = (f"Δ vs {suite.reference}: mean difference paired on the same seeds and test clips, with its 95% "
-                "two-level bootstrap interval (seeds and clips resampled); * marks an interval that excludes 0."
+    compared = (f"Δ vs {suite.reference}: mean difference paired on the same seeds and test clips ± the half-width "
+                f"of its {METHOD}; the half-width is the smallest difference the comparison resolves, so an "
+                "unmarked Δ means 'could not tell', not 'no difference'; * marks an interval that excludes 0."
                 if suite.reference else "")
     notes = [compared, _stopping_note(subset), extra, _unlisted_note(runs, suite), CONVENTIONS]
     return caption, [note for note in notes if note]

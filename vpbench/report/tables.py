@@ -2,9 +2,9 @@
 
 Units and number formats live here and only here (:data:`FORMATS`). A cell holds a number, a
 :class:`~vpbench.report.stats.Estimate` (mean ± 95% CI) or a :class:`~vpbench.report.stats.Comparison`
-(paired difference with its two-level bootstrap interval, ``*`` when the interval excludes zero).
-CSV keeps raw values at full precision (an interval's half-width, or a comparison's bounds, in their
-own columns); Markdown and LaTeX print the formatted, scaled values. A missing value prints ``N/A``,
+(paired difference ± its interval's half-width, the smallest difference it resolves; ``*`` when the
+interval excludes zero). CSV keeps raw values at full precision (an interval's half-width, or a
+comparison's bounds and half-width, in their own columns); Markdown and LaTeX print the formatted, scaled values. A missing value prints ``N/A``,
 never 0.
 """
 
@@ -102,8 +102,7 @@ def _formatted(value: Any, metric: str | None) -> str:
         return f"{_number(value.mean, fmt)} ± {_number(value.half_width, fmt)}"
     if isinstance(value, Comparison):
         mark = "*" if value.significant else ""
-        return (f"{_number(value.difference, fmt, signed=True)} "
-                f"[{_number(value.low, fmt, signed=True)}, {_number(value.high, fmt, signed=True)}]{mark}")
+        return f"{_number(value.difference, fmt, signed=True)} ± {_number(value.half_width, fmt)}{mark}"
     return _number(value, fmt)
 
 
@@ -171,7 +170,8 @@ def latex_escape(text: str) -> str:
 
 def _latex_cell(value: Any, metric: str | None) -> str:
     """A cell in LaTeX: numbers in math mode (so a negative one gets a true minus sign, not a hyphen), a
-    95% CI as a ``±`` subscript, a comparison as its difference with ``*`` when significant."""
+    95% CI as a ``±`` subscript, a comparison as its difference with its half-width as a ``±`` subscript
+    and ``*`` when significant."""
     if _missing(value):
         return "--"
     if metric is None:
@@ -182,7 +182,8 @@ def _latex_cell(value: Any, metric: str | None) -> str:
             return f"${_number(value.mean, fmt)}$"
         return f"${_number(value.mean, fmt)}_{{\\pm {_number(value.half_width, fmt)}}}$"
     if isinstance(value, Comparison):
-        return f"${_number(value.difference, fmt, True)}{'^{*}' if value.significant else ''}$"
+        star = "^{*}" if value.significant else ""
+        return f"${_number(value.difference, fmt, True)}_{{\\pm {_number(value.half_width, fmt)}}}{star}$"
     return f"${_number(value, fmt)}$"
 
 
@@ -290,22 +291,22 @@ def to_latex(table: Table) -> str:
 
 
 def _raw(value: Any) -> list[Any]:
-    """A cell's raw CSV values: [value] or [mean, ci95] or [difference, low95, high95]."""
+    """A cell's raw CSV values: [value] or [mean, ci95] or [difference, low95, high95, half-width95]."""
     if isinstance(value, Estimate):
         return [value.mean, "" if value.half_width is None else value.half_width]
     if isinstance(value, Comparison):
-        return [value.difference, value.low, value.high]
+        return [value.difference, value.low, value.high, value.half_width]
     return ["" if _missing(value) else value]
 
 
 def to_csv(table: Table) -> str:
-    """Raw values at full precision; an interval adds ``<key>_ci95``, a comparison ``<key>_lo95`` and ``<key>_hi95``."""
+    """Raw values at full precision; an interval adds ``<key>_ci95``, a comparison ``<key>_lo95``, ``<key>_hi95`` and ``<key>_hw95``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     header = []
     for column in table.columns:
         kinds = {type(row.get(column.key)) for row in table.rows}
-        extra = ["_lo95", "_hi95"] if Comparison in kinds else ["_ci95"] if Estimate in kinds else []
+        extra = ["_lo95", "_hi95", "_hw95"] if Comparison in kinds else ["_ci95"] if Estimate in kinds else []
         header.append((column, [""] + extra))
     writer.writerow([column_name(c.key) + suffix for c, suffixes in header for suffix in suffixes])
     for row in table.rows:
