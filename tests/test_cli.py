@@ -130,7 +130,7 @@ def test_table_defaults_to_the_latest_suite_and_samples_put_its_rows_side_by_sid
     capsys.readouterr()
     assert main(["table", "--store", str(store)]) == 0  # a run outside any suite: the stored runs, one row each
     captured = capsys.readouterr()
-    assert "belongs to a suite: every complete run" in captured.err and "| copy_last |" in captured.out
+    assert "belongs to no suite: every complete run" in captured.err and "| copy_last |" in captured.out
     assert main(["table", "--runs", "all", "--store", str(store)]) == 0 and "| copy_last |" in capsys.readouterr().out
     assert main(["run", "--suite", "smoke", "--store", str(store), "--no-progress", "--set", "train.steps=2",
                  "--set", "eval.lpips=false"]) == 0
@@ -150,6 +150,13 @@ def test_table_defaults_to_the_latest_suite_and_samples_put_its_rows_side_by_sid
     assert main(["samples", "--suite", "smoke", "--store", str(store), "--out", str(out), "--clip", "7"]) == 2
     assert "--clip 7" in capsys.readouterr().err
     assert main(["samples", "--suite", "smoke", "--store", str(store), "--out", str(out), "--dataset", "vtest"]) == 2
+    # a plain run after the suite: the table shows it, not the suite of an earlier run
+    assert main(["run", "--model", "copy_last", "--store", str(store), "--no-progress", "--set", "eval.lpips=false",
+                 "--set", "eval.samples=1"]) == 0
+    capsys.readouterr()
+    assert main(["table", "--store", str(store)]) == 0 and Store(store).latest_suite() is None
+    captured = capsys.readouterr()
+    assert "belongs to no suite" in captured.err and captured.out.count("| copy_last |") == 3  # 2 plain, 1 smoke
 
 
 def test_every_option_of_every_command_has_help_text():

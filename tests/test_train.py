@@ -74,3 +74,30 @@ def test_early_stopping_ends_a_plateau_and_resumes_to_the_same_stop(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), resumed_model.state_dict().values()))
     again, _ = run(tmp_path / "c", config)  # a converged run trains no further
     assert again.converged_at == 15 and again.final_loss == resumed.final_loss
+
+
+def test_the_plateau_rule_drops_the_learning_rate_then_stops_and_resumes_across_the_drop(tmp_path):
+    # as above, a plateau at step 15; with one drop allowed it halves the learning rate there, and the next
+    # plateau (two more validations: step 25) stops the run
+    overrides = {"train": {"steps": 100, "val_every": 5, "checkpoint_every": 5, "patience": 2, "min_delta": 0.9,
+                           "lr_drops": 1, "drop_factor": 0.5}}
+    config = resolve(RunSpec("convlstm"), "smoke", overrides)
+    splits = load_splits(config.data, progress=False)
+
+    def run(folder, config):
+        folder.mkdir(exist_ok=True)
+        seed_everything(0, True)
+        model, _ = build_smoke("convlstm")
+        return train(config, model, splits, folder, torch.device("cpu"), progress=False), model
+
+    result, model = run(tmp_path / "a", config)
+    assert result.lr_drops == [15] and result.converged_at == 25 and result.steps == 25
+    lines = {line["step"]: line for line in map(json.loads, (tmp_path / "a" / "train.jsonl").read_text().splitlines())}
+    assert lines[15]["lr_drop"] == 0.5 and lines[25].get("converged") is True and "converged" not in lines[15]
+    assert lines[15]["lr"] == config.train.lr and lines[16]["lr"] == lines[25]["lr"] == config.train.lr * 0.5
+
+    short = resolve(RunSpec("convlstm"), "smoke", {"train": {**overrides["train"], "steps": 20}})
+    assert run(tmp_path / "b", short)[0].converged_at is None  # stopped by its budget, after the drop
+    resumed, resumed_model = run(tmp_path / "b", config)
+    assert resumed.resumed_from == 20 and resumed.lr_drops == [15] and resumed.converged_at == 25
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), resumed_model.state_dict().values()))

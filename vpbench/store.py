@@ -260,12 +260,13 @@ class Store:
         return _decode(rows[0]) if rows else None
 
     def latest_suite(self) -> str | None:
-        """The suite of the most recently updated run that belongs to one (None when no run does)."""
+        """The suite of the most recently updated run (None when that run, a plain ``vpbench run --model``,
+        belongs to no suite, or the store is empty)."""
         if not self.path.is_file():
             return None
         with self._connect(readonly=True) as db:
-            row = db.execute("SELECT suite_runs.suite FROM runs JOIN suite_runs USING (run_id) "
-                             "ORDER BY runs.updated_at DESC, runs.run_id LIMIT 1").fetchone()
+            row = db.execute("SELECT suite_runs.suite FROM runs LEFT JOIN suite_runs USING (run_id) "
+                             "ORDER BY runs.updated_at DESC, runs.run_id, suite_runs.suite LIMIT 1").fetchone()
         return row[0] if row else None
 
     def runs(self, suite: str | None = None, status: str | None = None) -> list[dict[str, Any]]:

@@ -139,8 +139,10 @@ class TrainConfig:
     loss: Literal["mse", "mse+gan", "mse+gan+lp"] = "mse"  # Table 4's settings, for any predictor
     loss_on: Literal["clip", "horizon"] = "clip"  # clip: all T-1 next-frame predictions (paper code)
     val_every: int = bounded(100, ge=1)  # validate (and keep the best checkpoint) every N steps
-    patience: int = bounded(0, ge=0)  # stop after this many validations without improvement; 0: train all steps
+    patience: int = bounded(0, ge=0)  # a plateau: this many validations in a row without improvement; 0: none
     min_delta: float = bounded(0.0, ge=0, le=1)  # a validation improves only if it beats the best by this fraction
+    lr_drops: int = bounded(0, ge=0)  # plateaus that cut the learning rate before the next one stops the run
+    drop_factor: float = bounded(0.3, gt=0, le=1)  # the learning rate's multiplier at each of those plateaus
     val_clips: int = bounded(0, ge=0)  # validation clips used; 0 = the whole val split
     checkpoint_every: int = bounded(50, ge=1)  # write the resume checkpoint every N steps
     nonfinite_grad_steps: int = bounded(5, ge=1)  # fail after this many consecutive steps with inf/NaN gradients

@@ -75,8 +75,8 @@ def table(suite: str | None, every_run: bool, fmt: str, paper: bool, store_path:
         latest = None if every_run else store.latest_suite()
         if every_run or latest is None:
             if not every_run:
-                print(f"vpbench: no run in {store_path} belongs to a suite: every complete run, one row each "
-                      "(--suite NAME for a suite's layout)", file=sys.stderr)
+                print(f"vpbench: the latest run in {store_path} belongs to no suite: every complete run, one row "
+                      "each (--suite NAME for a suite's layout)", file=sys.stderr)
             frame = pd.DataFrame([records.flatten(r, "", 0, 0) for r in store.runs(status="complete")])
             return render([runs_table(frame, f"Runs in {store_path}")], fmt)
         print(f"vpbench: suite {latest} (that of the most recent run in {store_path}); "

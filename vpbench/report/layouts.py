@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from vpbench.measure.catalogue import METRICS
+from vpbench.report.records import stopping
 from vpbench.report.stats import METHOD, mean_ci, paired_difference
 from vpbench.report.tables import CONVENTIONS, METRIC_LABELS, Column, Table, arrow, runs_table
 from vpbench.report.suite_record import SuiteRecord
@@ -95,15 +96,22 @@ def _comparison(rows: pd.DataFrame, reference: pd.DataFrame | None, clips: pd.Da
 
 
 def stopped_at(group: pd.DataFrame) -> str | None:
-    """Where each seed's training ended, in seed order: ``"600/700/1000†"`` († = the step budget ran
-    out before early stopping); None for a row that trains nothing (copy-last)."""
+    """Where each seed's training ended, in seed order: ``"600/700/1000†"`` († = not converged: the
+    step budget ended it, or the plateau rule fired only at its last step); None for a row that trains
+    nothing (copy-last)."""
     if "steps_trained" not in group or group["steps_trained"].fillna(0).eq(0).all():
         return None
     cells = []
     for _, run in group.sort_values("seed").iterrows():
-        budget = "" if pd.notna(run.get("converged_at")) else "†"
-        cells.append(f"{int(run['steps_trained'])}{budget}")
+        cells.append(f"{int(run['steps_trained'])}{'' if converged(run) else '†'}")
     return "/".join(cells)
+
+
+def converged(run: pd.Series) -> bool:
+    """Whether the plateau rule ended a run before its budget (:func:`vpbench.report.records.stopping`)."""
+    training = {"steps": run.get("steps_trained"), "converged_at": run.get("converged_at"),
+                "max_steps": run.get("max_steps")}
+    return bool(stopping(training)["converged"])
 
 
 def _stopping_note(subset: pd.DataFrame) -> str:
@@ -114,11 +122,20 @@ def _stopping_note(subset: pd.DataFrame) -> str:
     patience = trained["patience"].dropna().astype(int).unique() if "patience" in trained else []
     if len(patience) == 1 and patience[0] > 0:
         delta = float(trained["min_delta"].dropna().iloc[0])
-        rule = (f"early stopping after {patience[0]} validations in a row that improve the val MSE by less than "
-                f"{delta:.0%}, under a budget of {budget} steps")
+        plateau = (f"{patience[0]} validations in a row that improve the val MSE by less than {delta:.0%}")
+        drops = trained["max_lr_drops"].dropna().astype(int).unique() if "max_lr_drops" in trained else []
+        if len(drops) == 1 and drops[0] > 0:
+            factor = float(trained["drop_factor"].dropna().iloc[0])
+            rule = (f"a plateau is {plateau}; the first {drops[0]} plateau(s) multiply the learning rate by "
+                    f"{factor:g}, the next one stops the run, under a budget of {budget} steps")
+        else:
+            rule = f"stopped after {plateau}, under a budget of {budget} steps"
+        converged_runs = sum(converged(run) for _, run in trained.iterrows())
+        rule += f"; {converged_runs} of {len(trained)} runs converged"
     else:
-        rule = f"a fixed budget of {budget} steps (no early stopping)"
-    return f"Stopped at step: where each seed's training ended ({rule}); † = the budget ran out first."
+        rule = f"a fixed budget of {budget} steps (no plateau rule)"
+    return (f"Stopped at step: where each seed's training ended ({rule}); † = not converged (the budget ended it, "
+            "or the rule fired only at its last step). Checkpoints are selected on the val MSE.")
 
 
 def _caption(suite: SuiteRecord, runs: pd.DataFrame, dataset: str, extra: str = "") -> tuple[str, list[str]]:

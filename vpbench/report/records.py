@@ -4,7 +4,7 @@
 ``runs`` columns (one row per run, in suite order; empty where a value is absent):
 
 * identity: ``suite, suite_version, order, label, run_id, model, config, dataset, scale, seed, task, loss,
-  patience, min_delta, context, horizon, height, width, status, wall_s, finished_at`` (ISO time of the
+  patience, min_delta, max_lr_drops, drop_factor, context, horizon, height, width, status, wall_s, finished_at`` (ISO time of the
   record's last write), ``vpbench_version, git_commit`` (from the run's manifest)
 * metrics (means over test clips): ``<metric>@<step>`` for steps 1..horizon and ``<metric>_mean``, for
   psnr, ssim and lpips; ``lpips_unavailable`` gives the reason when LPIPS could not be computed;
@@ -14,8 +14,11 @@
   flops_per_sample, elementwise_flops_per_sample, conv_macs_torch, conv_macs_fvcore, fvcore_macs_per_sample,
   latency_b1_median_ms, latency_b1_iqr_ms, latency_b1_samples, latency_b1_total_s, latency_tp_batch,
   latency_tp_median_ms, latency_tp_iqr_ms, peak_memory_mb, profile_device, profile_note``
-* training: ``steps_trained, max_steps, converged_at`` (the step early stopping ended it; empty: the
-  whole budget ran), ``selected_step`` (best validation), ``val_curve`` (``step:val_mse;...``)
+* training: ``steps_trained, max_steps, converged_at`` (the step the plateau rule ended it at; empty:
+  the whole budget ran), ``converged`` (true only when the rule ended it before the budget did; empty
+  for a run that trains nothing), ``stop_reason`` (``plateau``, ``plateau at the budget`` or ``budget``),
+  ``lr_drop_steps`` (the steps whose plateau cut the learning rate, ``;``-separated), ``selected_step``
+  (best validation), ``val_curve`` (``step:val_mse;...``)
 * counted at the paper geometry (meta device): ``paper_params_without_norm, paper_macs_per_step_mean,
   paper_macs_per_sample, paper_height, paper_width``
 
@@ -56,7 +59,8 @@ def flatten(record: dict[str, Any], suite: str, version: int, order: int) -> dic
         "model": record["model"], "config": config["sources"]["model"], "dataset": record["dataset"],
         "scale": record["scale"], "seed": record["seed"], "task": config.get("task", "train"),
         "loss": config["train"]["loss"], "patience": config["train"].get("patience"),
-        "min_delta": config["train"].get("min_delta"), "context": data["context"], "horizon": data["horizon"],
+        "min_delta": config["train"].get("min_delta"), "max_lr_drops": config["train"].get("lr_drops"),
+        "drop_factor": config["train"].get("drop_factor"), "context": data["context"], "horizon": data["horizon"],
         "height": data["height"], "width": data["width"], "status": record["status"], "wall_s": record.get("wall_s"),
         "finished_at": record.get("updated_at"),
         "vpbench_version": ((record.get("manifest") or {}).get("packages") or {}).get("vpbench"),
@@ -76,8 +80,9 @@ def flatten(record: dict[str, Any], suite: str, version: int, order: int) -> dic
                 "fvd_clips": fvd.get("clips"), "fvd_unavailable": fvd.get("unavailable")})
     training = metrics.get("training") or {}
     row.update({"steps_trained": training.get("steps"), "max_steps": training.get("max_steps"),
-                "converged_at": training.get("converged_at"), "selected_step": training.get("selected_step"),
-                "val_curve": format_curve(training.get("val_curve"))})
+                "converged_at": training.get("converged_at"), **stopping(training),
+                "lr_drop_steps": ";".join(map(str, training.get("lr_drops") or [])),
+                "selected_step": training.get("selected_step"), "val_curve": format_curve(training.get("val_curve"))})
 
     parameters = profile.get("parameters") or {}
     flops = profile.get("flops") or {}
@@ -107,6 +112,27 @@ def flatten(record: dict[str, Any], suite: str, version: int, order: int) -> dic
         "paper_width": (paper.get("geometry") or {}).get("width"),
     })
     return row
+
+
+def stopping(training: dict[str, Any]) -> dict[str, Any]:
+    """``converged`` and ``stop_reason`` of a run's training record (both None for a run that trains nothing).
+
+    A run has converged only when the plateau rule ended it before its budget: a rule that fires at the
+    last step cannot tell a plateau from a budget too short, so such a run is not counted as converged.
+    """
+    steps, at, budget = (_value(training.get(key)) for key in ("steps", "converged_at", "max_steps"))
+    if not steps:
+        return {"converged": None, "stop_reason": None}
+    if at is None:
+        return {"converged": False, "stop_reason": "budget"}
+    if budget is not None and at >= budget:
+        return {"converged": False, "stop_reason": "plateau at the budget"}
+    return {"converged": True, "stop_reason": "plateau"}
+
+
+def _value(cell: Any) -> Any:
+    """A record's or a CSV row's value, with an empty cell (None or NaN) as None."""
+    return None if cell is None or (isinstance(cell, float) and math.isnan(cell)) else cell
 
 
 def format_curve(curve: list | None) -> str | None:

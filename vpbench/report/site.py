@@ -271,11 +271,15 @@ def _run_page(row: dict[str, Any], result: SuiteResults, folder: Path, root: Pat
     if row.get("task", "train") == "train":
         body += ["<h2>Test metrics</h2>", _metric_table(row)]
         converged = row.get("converged_at")
-        stopped = ("the step budget ran out" if pd.isna(converged) else f"early stopping at step {int(converged)}") \
-            if row.get("steps_trained") else "trains nothing"
+        reason = record_io.stopping({"steps": row.get("steps_trained"), "max_steps": row.get("max_steps"),
+                                     "converged_at": converged})["stop_reason"]
+        stopped = {None: "trains nothing", "budget": "the step budget ran out (not converged)",
+                   "plateau at the budget": "the plateau rule, at the budget's last step (not counted as converged)",
+                   "plateau": f"the plateau rule at step {converged:.0f} (converged)"}[reason]
         body += ["<h2>Training</h2>", _pairs([
             ("steps trained", row.get("steps_trained")), ("step budget", row.get("max_steps")),
-            ("how it stopped", stopped), ("selected step (best validation)", row.get("selected_step")),
+            ("how it stopped", stopped), ("learning-rate drops at", row.get("lr_drop_steps")),
+            ("selected step (best validation)", row.get("selected_step")),
             ("patience", row.get("patience")), ("min_delta", row.get("min_delta"))])]
         curve = record_io.parse_curve(row.get("val_curve"))
         svg = validation_svg(curve, row.get("selected_step"), converged)

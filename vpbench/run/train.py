@@ -14,11 +14,13 @@ previous checkpoint is kept until the new one is safely on disk (:mod:`vpbench.r
 A non-finite loss, or non-finite gradients for ``nonfinite_grad_steps`` steps in a row, ends the run
 with :class:`NonFiniteError` instead of training on to NaN metrics.
 
-Early stopping (``patience`` > 0): a validation *improves* when its loss is below
-``(1 - min_delta)`` x the loss of the last improving validation; after ``patience`` validations in a
-row that do not, training has converged and stops (the step budget ``steps`` is a maximum). The
-result records whether and where it stopped; the checkpoint carries the count, so a resumed run
-stops where an uninterrupted one would.
+The plateau rule (``patience`` > 0): a validation *improves* when its loss is below ``(1 -
+min_delta)`` x the loss of the last improving validation; ``patience`` validations in a row that do
+not make a plateau. The first ``lr_drops`` plateaus multiply the learning rate by ``drop_factor``
+and training goes on; the next one means the run has converged, and it stops (the step budget
+``steps`` is a maximum). The result records whether and where it stopped and how many drops it
+took; the checkpoint carries the rule's state, so a resumed run stops where an uninterrupted one
+would.
 
 Several processes (``torchrun``, :mod:`vpbench.run.distributed`) train one run with
 DistributedDataParallel: each takes its slice of every global batch and of the val split, and only
@@ -66,7 +68,8 @@ class TrainResult:
     final_loss: float | None  # training loss of the last step
     resumed_from: int | None  # the step a previous, interrupted process had reached
     note: str = ""  # what happened besides plain training: skipped, resumed, fell back to an older checkpoint
-    converged_at: int | None = None  # the step early stopping ended training at (None: the whole budget ran)
+    converged_at: int | None = None  # the step the plateau rule ended training at (None: the whole budget ran)
+    lr_drops: list[int] | None = None  # the steps whose plateau cut the learning rate
     val_curve: list[tuple[int, float]] | None = None  # (step, val MSE) of every validation, resumed ones included
 
 
@@ -198,7 +201,8 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
         return TrainResult(0, None, None, None, None, note="no trainable parameters: training skipped")
 
     optimizer = torch.optim.Adam(parameters, lr=tc.lr, weight_decay=tc.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(tc, s))
+    plateau = {"reference": math.inf, "stale": 0, "converged_at": None, "lr_scale": 1.0, "drops": []}  # the rule's state
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(tc, s) * plateau["lr_scale"])
     scaler = torch.amp.GradScaler(device.type, enabled=tc.amp == "fp16" and device.type == "cuda")
     adversary = Adversary(tc, cfg.data.geometry(), device) if tc.loss != "mse" else None
     if group.distributed and adversary is not None:
@@ -210,7 +214,6 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
         val_set = ClipDataset(val_set.split, limit=min(tc.val_clips, len(val_set)), frames=val_set.frames)
 
     start, best_val, best_step, resumed_from, loss_value = 0, math.inf, None, None, None
-    plateau = {"reference": math.inf, "stale": 0, "converged_at": None}  # early stopping's state
     log_path = run_dir / "train.jsonl"
     state, note = checkpoints.load_latest(run_dir, device, run_id=run_dir.name)  # the folder is named by the run id
     if note and group.main:
@@ -226,7 +229,8 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
         if adversary is not None:
             adversary.load_state_dict(state["adversary"])
         start, best_val, best_step = state["step"], state["best_val_loss"], state["best_step"]
-        plateau, loss_value = state["plateau"], state["loss"]
+        plateau.update(state["plateau"])  # in place: the schedule reads its lr_scale
+        loss_value = state["loss"]
         resumed_from = start
         _set_rng_state(state["rng"])
         if group.main:
@@ -298,11 +302,16 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
                 else:
                     plateau["stale"] += 1
                     if tc.patience and plateau["stale"] >= tc.patience:
-                        plateau["converged_at"] = done
-                        record["converged"] = True
+                        if len(plateau["drops"]) < tc.lr_drops:
+                            _drop_learning_rate(optimizer, scheduler, tc, done, plateau)
+                            record["lr_drop"] = plateau["lr_scale"]
+                        else:
+                            plateau["converged_at"] = done
+                            record["converged"] = True
                 if board is not None and group.main:
                     board.validation(done, val_loss, validation_strip(model, val_set, cfg, device))
-                stopping = "; converged" if plateau["converged_at"] == done else ""
+                stopping = ("; converged" if plateau["converged_at"] == done else
+                            f"; plateau: lr x{plateau['lr_scale']:.3g}" if "lr_drop" in record else "")
                 progress_report.line(f"{run_dir.name} {cfg.model_name}: step {done}/{tc.steps}, loss {loss_value:.4g}, "
                                      f"val MSE {val_loss:.4g} (best {best_val:.4g} at step {best_step}){stopping}",
                                      show=progress and group.main)
@@ -334,7 +343,17 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
                                          f"({best_step}) cannot be read: {exc}") from None
     steps = plateau["converged_at"] or tc.steps
     return TrainResult(steps, best_step, best_val if best_step else None, loss_value, resumed_from, note,
-                       plateau["converged_at"], _val_curve(log_path))
+                       plateau["converged_at"], list(plateau["drops"]), _val_curve(log_path))
+
+
+def _drop_learning_rate(optimizer, scheduler, tc: TrainConfig, step: int, plateau: dict) -> None:
+    """A plateau with drops left: the learning rate x ``drop_factor`` from the next step on; the rule starts
+    counting stale validations again (against the same last improving loss)."""
+    plateau["lr_scale"] *= tc.drop_factor
+    plateau["stale"] = 0
+    plateau["drops"].append(step)
+    for group, base in zip(optimizer.param_groups, scheduler.base_lrs):
+        group["lr"] = base * lr_factor(tc, step) * plateau["lr_scale"]
 
 
 def _val_curve(log_path: Path) -> list[tuple[int, float]]:
