@@ -7,12 +7,13 @@ loss because it is unsure where the strokes go. The same config (``--scale small
 PSNR on those clips and a sample strip of the first are written. Sharp strips here and blurred ones
 in the leaderboard mean the blur is the generalisation regime, not a bug.
 
-    OMP_NUM_THREADS=1 .venv/bin/python leaderboards/memorise_digits.py --out leaderboards/leaderboard/memorised.png
+    OMP_NUM_THREADS=1 .venv/bin/python leaderboards/memorise_digits.py --out leaderboards/leaderboard/memorised_moving_digits.png
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 import torch
@@ -22,6 +23,7 @@ from tqdm import tqdm
 from vpbench.interface import registry
 from vpbench.config.resolution import RunSpec, resolve
 from vpbench.data.moving_digits import generate_clip
+from vpbench.report.samples import compose
 from vpbench.run.evaluate import write_sample
 
 
@@ -52,7 +54,11 @@ def main() -> None:
     psnr = (-10 * torch.log10(mse)).mean().item()
     print(f"{args.model} after {args.steps} steps on {args.clips} clips: first predicted frame "
           f"PSNR {psnr:.2f} dB on the memorised clips (final training MSE {loss.item():.5f})")
-    write_sample(clips[0], predicted[0], args.out.with_suffix(""))
+    with tempfile.TemporaryDirectory() as folder:  # the run's own strip, then labelled as the suites' strips are
+        write_sample(clips[0], predicted[0], Path(folder) / "test000")
+        label = f"{args.model}, memorised ({args.steps} steps on {args.clips} clips)"
+        title = f"memorised test clip 0 (small scale); t={data.context + 1}: {psnr:.2f} dB over {args.clips} clips"
+        compose([(label, Path(folder) / "test000.png")], data.context, data.horizon, title).save(args.out)
     print(args.out)
 
 

@@ -65,6 +65,51 @@ def test_smoke_suite_runs_skips_and_tables(smoke_run, tmp_path, cli_env):
 
 
 @pytest.mark.slow
+def test_workers_share_a_suite_and_train_each_run_once(tmp_path, cli_env):
+    import json
+
+    from vpbench.store import Store
+
+    store = tmp_path / "results.sqlite"
+    result = vpbench("run", "--suite", "smoke", "--seeds", "3", "--store", str(store), "--workers", "2",
+                     "--set", "train.steps=6", "--set", "train.val_every=3", "--set", "eval.lpips=false", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    ran = [line for line in result.stdout.splitlines() if ": complete in " in line]
+    assert len(ran) == 6 and {line.split()[1] for line in ran} == {"1/2", "2/2"}  # both took runs
+    assert len({line.split()[-5] for line in ran}) == 6  # six run ids, none twice
+    assert sorted(line for line in result.stdout.splitlines() if "done:" in line)[0].startswith("worker 1/2 done: ")
+    records = Store(store).runs(status="complete")
+    assert len(records) == 6
+    trained = [folder for folder in tmp_path.iterdir() if (folder / "train.jsonl").is_file()]
+    assert len(trained) == 3  # ConvLSTM's seeds; copy-last trains nothing
+    for folder in trained:  # trained by one process: every step once, in order
+        steps = [json.loads(line)["step"] for line in (folder / "train.jsonl").read_text().splitlines()]
+        assert steps == list(range(1, 7))
+
+
+@pytest.mark.slow
+def test_a_fresh_store_takes_an_export_back_and_skips_its_runs(smoke_run, tmp_path, cli_env):
+    exported, again = tmp_path / "exported", tmp_path / "again"
+    assert vpbench("export", "--suite", "smoke", "--store", str(smoke_run.store), "--out", str(exported),
+                   env=cli_env).returncode == 0
+    fresh = tmp_path / "fresh" / "results.sqlite"
+    taken = vpbench("import", str(exported), "--store", str(fresh), env=cli_env)
+    assert taken.returncode == 0 and "2 run(s) imported" in taken.stdout, taken.stderr
+    assert ": 0 run(s) imported into" in vpbench("import", str(exported), "--store", str(fresh),
+                                                           env=cli_env).stdout
+    rerun = vpbench("run", "--suite", "smoke", "--store", str(fresh), "--no-progress", env=cli_env)
+    assert rerun.returncode == 0 and "done: 2 skipped" in rerun.stdout  # taken back, not trained again
+    assert not list(fresh.parent.glob("*/checkpoint-*.pt"))
+    assert vpbench("export", "--suite", "smoke", "--store", str(fresh), "--out", str(again), env=cli_env).returncode == 0
+    assert (again / "clips.csv").read_bytes() == (exported / "clips.csv").read_bytes()
+    tables = [vpbench("table", "--suite", "smoke", "--from", str(folder), env=cli_env).stdout for folder in (exported, again)]
+    assert tables[0] == tables[1] and "| convlstm" in tables[0]
+    (exported / "records.json").write_text("{}")
+    refused = vpbench("import", str(exported), "--store", str(tmp_path / "other.sqlite"), env=cli_env)
+    assert refused.returncode == 2 and "records.json" in refused.stderr
+
+
+@pytest.mark.slow
 def test_a_failed_run_is_recorded_and_the_suite_carries_on(tmp_path, cli_env):
     store = tmp_path / "results.sqlite"
     result = vpbench("run", "--suite", str(FIXTURES / "failing_suite.yaml"), "--store", str(store), "--no-progress",

@@ -169,7 +169,7 @@ def test_leaderboard_says_where_each_run_stopped_and_compares_the_first_frame_wi
     assert rows["ConvLSTM"]["dssim1"].difference == pytest.approx(0.3, abs=0.01) and rows["ConvLSTM"]["dssim1"].significant
     assert rows["copy-last"]["dpsnr1"] is None  # the reference row is not compared with itself
     notes = " ".join(table.notes)
-    assert "early stopping after 2 validations" in notes and "† = the budget ran out first" in notes
+    assert "stopped after 2 validations" in notes and "† = not converged" in notes and "2 of 3 runs converged" in notes
     assert "small scale" in table.caption and "3 seed(s)" in table.caption and len(table.caption) < 200
     headers = [c.header for c in table.columns]
     assert "PSNR t=6" in headers and "Stopped at step" in headers
@@ -190,10 +190,38 @@ def test_convergence_plot_draws_every_trained_run_and_skips_untrained_suites(tmp
     stem, figure = convergence(runs, suite, "moving_digits")
     lines = [line for line in figure.axes[0].get_lines() if len(line.get_xdata()) > 1]
     assert stem == "convergence_moving_digits" and len(lines) == 3  # one curve per ConvLSTM seed
+    legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert legend[:1] == ["ConvLSTM"] and {"seed 0", "seed 1", "seed 2"} <= set(legend)
+    dots = [line for line in figure.axes[0].get_lines() if len(line.get_xdata()) == 1]
+    filled = [line.get_markerfacecolor() != "white" for line in dots]
+    assert filled == [True, False, True]  # seed 1 ran out of budget (converged_at empty)
     assert convergence(runs[runs["label"] == "copy-last"], suite, "moving_digits") is None
     paths = suite_plots(runs, suite, tmp_path)
     assert {p.name for p in paths} >= {"convergence_moving_digits.png", "convergence_moving_digits.pdf"}
     assert Image.open(tmp_path / "convergence_moving_digits.png").size[0] > 500
+
+
+def test_a_row_has_one_colour_in_every_plot_and_intervals_are_points_not_bars():
+    from matplotlib.colors import to_hex
+
+    from vpbench.report.plots import bars, convergence, curves
+
+    suite = _suite("ablation")
+    runs, _ = _synthetic_leaderboard(crowd=["Causal-LSTM", "RPM"])
+    runs["label"] = runs["label"].replace({"ConvLSTM": "E3D-LSTM"})
+    colour_of = {}
+    for draw in (curves, convergence):
+        _, figure = draw(runs, suite, "moving_digits")
+        for line in figure.axes[0].get_lines() + (figure.axes[0].get_legend() or figure.axes[-1].get_legend()).get_lines():
+            if line.get_label() in ("Causal-LSTM", "RPM", "E3D-LSTM"):
+                colour_of.setdefault(line.get_label(), set()).add(to_hex(line.get_color()))
+        plt.close(figure)
+    assert all(len(colours) == 1 for colours in colour_of.values()) and len(colour_of) == 3, colour_of
+    _, figure = bars(runs, suite, "moving_digits")
+    drawn = {to_hex(line.get_color()) for axis in figure.axes for line in axis.get_lines()}
+    assert set.union(*colour_of.values()) <= drawn  # the same colours in the interval plot
+    assert not [p for axis in figure.axes for p in axis.patches]  # no bar whose length depends on the axis start
+    plt.close(figure)
 
 
 def _boxes_overlap(a, b) -> bool:
@@ -246,7 +274,8 @@ def test_samples_put_models_side_by_side_on_the_same_clip(tmp_path):
     wide = np.asarray(compose([(long_label, tmp_path / "b" / "test000.png")], 4, 4, "t").convert("L"))
     label_band = wide[:, : wide.shape[1] - single.width]  # left of the frames: the labels alone
     assert (label_band[:, :12] < 128).any() and not (label_band[:, :2] < 128).any(), "the long label is cut at the left edge"
-    assert [frame_index(i, 4) for i in range(8)] == ["t=−3", "t=−2", "t=−1", "t=0", "t=1", "t=2", "t=3", "t=4"]
+    # the tables' frame index: context t = 1..4, predictions t = 5..8, the first marked
+    assert [frame_index(i, 4) for i in range(8)] == ["t=1", "t=2", "t=3", "t=4", "| t=5", "t=6", "t=7", "t=8"]
     gif = Image.open(tmp_path / "a" / "test000.gif")
     assert gif.n_frames == 8 and gif.height == single.height // 2 - 2 + GIF_HEADER  # a strip row + the header
     header = np.asarray(gif.convert("RGB"))[:GIF_HEADER]

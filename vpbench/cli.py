@@ -89,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-retries", type=int, default=3, metavar="K",
                      help="with --executor ray: times a run whose worker died is started again; it resumes from its "
                           "last checkpoint (default 3)")
+    run.add_argument("--workers", type=_positive, default=1, metavar="N",
+                     help="N processes of this command on one store, one torch thread each, each taking the next "
+                          "run no other holds (in-process executor; default 1: this process alone)")
+    run.add_argument("--worker", metavar="K/N", help=argparse.SUPPRESS)  # set by --workers for its processes
     run.add_argument("--ddp", type=_positive, metavar="N",
                      help="train each run with N processes on this machine: shorthand for torchrun --standalone "
                           "--nproc-per-node N -m vpbench run ... (DistributedDataParallel; gloo on CPU, NCCL on GPU)")
@@ -133,6 +137,10 @@ def _parser() -> argparse.ArgumentParser:
                            "instead of a store; their plots and strips are linked, not copied")
     site.add_argument("--store", type=Path, default=DEFAULT_STORE, help=store_help)
 
+    take = commands.add_parser("import", help="take the complete runs of suite exports back into a store (a fresh "
+                                              "store then skips them instead of training them again)")
+    take.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="export folders (vpbench export --out DIR)")
+    take.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
     show = commands.add_parser("show", help="print one stored run")
     show.add_argument("run_id", help="a run id or a unique prefix")
     show.add_argument("--store", type=Path, default=DEFAULT_STORE, help=store_help)
@@ -205,10 +213,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.ddp:
         return launch.relaunch_with_torchrun(args.argv, args.ddp, args.ddp_restarts)
+    if args.workers > 1:
+        if args.executor != "inprocess":
+            raise VpbenchError(f"--workers {args.workers} with --executor {args.executor}: Ray places its own workers")
+        return launch.run_workers(args.argv, args.workers, _selection(args))
     ray_options = {"address": args.address, "cpus_per_run": args.cpus_per_run, "gpus_per_run": args.gpus_per_run,
                    "max_retries": args.max_retries} if args.executor == "ray" else None
     return launch.run(_selection(args), args.store, args.device, args.fast, not args.no_progress, args.log,
-                      args.retry_failed, args.executor, ray_options)
+                      args.retry_failed, args.executor, ray_options, worker=args.worker)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -261,6 +273,18 @@ def cmd_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from vpbench.run.record import import_export
+    from vpbench.store import Store
+
+    store = Store(args.store)
+    store.check_writable()
+    for folder in args.folders:
+        imported, present = import_export(store, folder)
+        print(f"{folder}: {imported} run(s) imported into {args.store}, {present} already there")
+    return 0
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from vpbench.report.show import format_record
     from vpbench.store import Store
@@ -300,7 +324,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "config": cmd_config, "profile": cmd_profile, "table": cmd_table, "export": cmd_export,
-            "plot": cmd_plot, "site": cmd_site, "samples": cmd_samples, "show": cmd_show, "models": cmd_models,
+            "plot": cmd_plot, "site": cmd_site, "samples": cmd_samples, "import": cmd_import, "show": cmd_show, "models": cmd_models,
             "data": cmd_data}
 
 

@@ -1,7 +1,7 @@
 """What the pictures of predictions write on them: the font, and the frame index convention.
 
-Frame indices count predictions from 1 and context frames up to 0 (t = −3 … 0, 1 … T), as the
-sample strips (:mod:`vpbench.report.samples`) and each run's GIFs (:mod:`vpbench.run.evaluate`) show.
+Frame indices are the tables' (t = 1 … T_in for context frames, T_in + 1 … T_in + T for predictions),
+as the sample strips (:mod:`vpbench.report.samples`) and each run's GIFs (:mod:`vpbench.run.evaluate`) show.
 """
 
 from __future__ import annotations
@@ -17,5 +17,5 @@ def label_font(size: int) -> ImageFont.FreeTypeFont:
 
 
 def frame_label(t: int) -> str:
-    """``t=−3`` … ``t=0`` for context frames, ``t=1`` … for predictions (a true minus sign)."""
+    """``t=<t>``, a negative index with a true minus sign."""
     return f"t={t}".replace("-", "−")

@@ -12,7 +12,8 @@
     models:                        # configs/models/*.yaml; an entry may add overrides:
       - convlstm
       - {config: convlstm, label: convlstm_k3, set: {model: {kernel: 3}}}
-    seeds: 1                       # runs per (model, dataset), with seeds 0 .. seeds - 1
+    seeds: 1                       # runs per (model, dataset), with seeds 0 .. seeds - 1; or per scale:
+                                   # {default: 5, smoke: 1} (--seeds N overrides it)
     set: {}                        # overrides for every run
 
 The expansion is models x datasets x seeds; each run is resolved at the requested scale with the
@@ -49,12 +50,18 @@ class Suite:
     train: str
     datasets: list[str]
     models: list[SuiteEntry]
-    seeds: int
+    seeds: int | dict[str, int]  # one count, or {scale: count, "default": count}
     overrides: dict[str, Any]
     path: Path
     layout: str = "runs"
     reference: str | None = None
     paper: dict[str, Any] | None = None  # the published numbers as they were when the suite ran (None: today's file)
+
+    def seeds_at(self, scale: str) -> int:
+        """The suite's seeds at ``scale``: its own count for that scale, or its default."""
+        if isinstance(self.seeds, dict):
+            return self.seeds.get(scale, self.seeds["default"])
+        return self.seeds
 
     def record(self, paper: dict[str, Any]) -> dict[str, Any]:
         """What the report needs of this suite, as JSON: stored with its runs when they run.
@@ -94,8 +101,13 @@ def load_suite(name: str) -> Suite:
     if not entries:
         raise ConfigError(f"{path}: models: the suite lists no model")
     seeds = body.get("seeds", 1)
-    if not isinstance(seeds, int) or seeds < 1:
-        raise ConfigError(f"{path}: seeds: expected an integer >= 1, got {seeds!r}")
+    per_scale = seeds if isinstance(seeds, dict) else {"default": seeds}
+    for scale, count in per_scale.items():
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            where = "seeds" if not isinstance(seeds, dict) else f"seeds.{scale}"
+            raise ConfigError(f"{path}: {where}: expected an integer >= 1, got {count!r}")
+    if isinstance(seeds, dict) and "default" not in seeds:
+        raise ConfigError(f"{path}: seeds: a mapping of scale to seeds needs a 'default' (got {sorted(seeds)})")
     layout = body.get("layout", "runs")
     if layout not in LAYOUTS:
         raise ConfigError(f"{path}: layout: unknown layout {layout!r} (known: {', '.join(LAYOUTS)})")
@@ -112,7 +124,7 @@ def load_suite(name: str) -> Suite:
 
 def expand(suite: Suite, scale: str, seeds: int | None = None,
            cli_overrides: dict[str, Any] | None = None) -> list[tuple[str, RunConfig]]:
-    """``(label, config)`` for every run of the suite at ``scale``; ``seeds`` overrides the file's.
+    """``(label, config)`` for every run of the suite at ``scale``; ``seeds`` overrides the file's count there.
 
     Each (data set, model entry) is resolved once; its seeds differ only in ``seed``.
     """
@@ -122,7 +134,7 @@ def expand(suite: Suite, scale: str, seeds: int | None = None,
             layers = [Layer(suite.overrides, f"{suite.path} (set)"),
                       Layer(entry.overrides, f"{suite.path} (models: {entry.label})")]
             config = resolve(RunSpec(entry.config, dataset, suite.train, layers), scale, cli_overrides)
-            runs.extend((entry.label, dataclasses.replace(config, seed=seed)) for seed in range(seeds or suite.seeds))
+            runs.extend((entry.label, dataclasses.replace(config, seed=seed)) for seed in range(seeds or suite.seeds_at(scale)))
     return runs
 
 

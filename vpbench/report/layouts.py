@@ -153,6 +153,8 @@ def _caption(suite: SuiteRecord, runs: pd.DataFrame, dataset: str, extra: str = 
                 f"of its {METHOD}; the half-width is the smallest difference the comparison resolves, so an "
                 "unmarked Δ means 'could not tell', not 'no difference'; * marks an interval that excludes 0."
                 if suite.reference else "")
+    if compared and len(seeds) == 1:
+        compared += " With one seed the intervals cover the test clips only, not seed-to-seed variation."
     notes = [compared, _stopping_note(subset), extra, _unlisted_note(runs, suite), CONVENTIONS]
     return caption, [note for note in notes if note]
 

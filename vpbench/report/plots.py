@@ -1,17 +1,21 @@
 """Plots of a suite from its ``runs`` frame, seaborn-styled in a colour-blind-safe palette, each written as
 PNG and PDF. Every title names the suite, its version, the scale, the data set and the seeds; legends
-sit outside the axes; a row that trains nothing (copy-last) is the dashed black reference.
+sit outside the axes; each row keeps one colour in every plot of its suite (its place in the suite), and
+a row that trains nothing (copy-last) is a black reference line, dashed, dotted or dash-dotted when
+there are several.
 
 * ``curves_<dataset>``: PSNR, SSIM and LPIPS per predicted frame, mean over seeds with a 95% band.
 * ``cost_<dataset>``: mean PSNR against MACs per sample and against batch-1 latency, both at the
   run's geometry and on the run's device; the Pareto front (no other model is cheaper and better) is
   drawn and its points ringed; point labels are moved apart by adjustText.
-* ``bars_<dataset>``: PSNR and LPIPS per row with 95% intervals (ablation and losses suites).
+* ``bars_<dataset>``: PSNR and LPIPS per row, a point with its 95% interval as an error bar (no bar
+  whose length would depend on where the axis starts; ablation and losses suites).
 * ``profile_<dataset>``: MACs per step and batch-1 latency per model (profile suite, log scale); both
   panels list every row, with "not measured (why)" where a value is missing.
 * ``convergence_<dataset>``: validation MSE against training step, one line per run (a colour per row,
-  a line style per seed); a filled dot where early stopping ended the run, an open one where the step
-  budget ran out first.
+  a line style per seed, both in the legend); a filled dot where the plateau rule ended the run before
+  its budget (converged), an open one where it did not (the budget ended it, or the rule fired only at
+  its last step).
 
 :func:`suite_figures` draws them (tests inspect the figures); :func:`suite_plots` writes them.
 """
@@ -30,7 +34,7 @@ import seaborn as sns  # noqa: E402
 from adjustText import adjust_text  # noqa: E402
 
 from vpbench.measure.catalogue import METRICS  # noqa: E402
-from vpbench.report.layouts import row_labels  # noqa: E402
+from vpbench.report.layouts import converged, row_labels  # noqa: E402
 from vpbench.report.records import parse_curve  # noqa: E402
 from vpbench.report.stats import mean_ci  # noqa: E402
 from vpbench.report.tables import FORMATS, METRIC_LABELS, arrow  # noqa: E402
@@ -61,6 +65,21 @@ def _palette(n: int) -> list:
     return [base[i % len(base)] for i in range(n)]
 
 
+REFERENCE_STYLES = ["--", ":", "-.", (0, (5, 1, 1, 1, 1, 1))]  # black lines of rows that train nothing
+
+
+def _colours(runs: pd.DataFrame, suite: SuiteRecord) -> dict[str, object]:
+    """Every row's colour, fixed by its place among the suite's rows (so the same in every plot and data set)."""
+    labels = row_labels(runs, suite)
+    return dict(zip(labels, _palette(len(labels))))
+
+
+def _reference_style(subset: pd.DataFrame, suite: SuiteRecord, label: str) -> object:
+    """The line style of an untrained row: one per such row, in suite order."""
+    untrained = [row for row in row_labels(subset, suite) if _untrained(subset, row)]
+    return REFERENCE_STYLES[untrained.index(label) % len(REFERENCE_STYLES)]
+
+
 def _untrained(subset: pd.DataFrame, label: str) -> bool:
     """A row that trains nothing (copy-last): drawn as the reference, dashed black."""
     group = subset[subset["label"] == label]
@@ -88,11 +107,11 @@ def curves(runs: pd.DataFrame, suite: SuiteRecord, dataset: str) -> Drawn | None
     subset = runs[(runs["dataset"] == dataset) & (runs["task"] == "train")]
     context, horizon = int(subset["context"].iloc[0]), int(subset["horizon"].iloc[0])
     figure, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.6))
-    labels = row_labels(subset, suite)
-    for colour, label in zip(_palette(len(labels)), labels):
+    colours = _colours(runs, suite)
+    for label in row_labels(subset, suite):
         group = subset[subset["label"] == label]
         reference = _untrained(subset, label)
-        colour, style = ("black", "--") if reference else (colour, "-")
+        colour, style = ("black", _reference_style(subset, suite, label)) if reference else (colours[label], "-")
         for axis, metric in zip(axes, METRICS):
             scale = FORMATS[metric].scale
             estimates = [mean_ci(group.get(f"{metric}@{k}", [])) for k in range(1, horizon + 1)]
@@ -101,7 +120,7 @@ def curves(runs: pd.DataFrame, suite: SuiteRecord, dataset: str) -> Drawn | None
             t = np.arange(context + 1, context + horizon + 1)
             mean = np.array([e.mean for e in estimates]) * scale
             half = np.array([e.half_width or 0.0 for e in estimates]) * scale
-            axis.plot(t, mean, style, marker="o", markersize=3, color=colour, label=label)
+            axis.plot(t, mean, linestyle=style, marker="o", markersize=3, color=colour, label=label)
             axis.fill_between(t, mean - half, mean + half, color=colour, alpha=0.15, linewidth=0)
     for axis, metric in zip(axes, METRICS):
         axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
@@ -140,7 +159,8 @@ def cost(runs: pd.DataFrame, suite: SuiteRecord, dataset: str) -> Drawn | None:
         axis.plot(x[front], y[front], "-", color="#D55E00", linewidth=1, label="Pareto front")
         axis.scatter(x[front], y[front], s=80, facecolors="none", edgecolors="#D55E00")
         for label, level in references:
-            axis.axhline(level, color="black", linestyle="--", linewidth=1, label=f"{label} (no learned cost)")
+            axis.axhline(level, color="black", linestyle=_reference_style(subset, suite, label), linewidth=1,
+                         label=f"{label} (no learned cost)")
         axis.set_xscale("log")
         axis.set_xlabel(xlabel)
         axis.set_ylabel("PSNR (dB), mean over the horizon ↑")
@@ -157,23 +177,21 @@ def cost(runs: pd.DataFrame, suite: SuiteRecord, dataset: str) -> Drawn | None:
 def bars(runs: pd.DataFrame, suite: SuiteRecord, dataset: str) -> Drawn | None:
     subset = runs[(runs["dataset"] == dataset) & (runs["task"] == "train")]
     labels = row_labels(subset, suite)
+    colours = _colours(runs, suite)
     figure, axes = plt.subplots(1, 2, figsize=(11, 0.45 * len(labels) + 1.5))
     for axis, metric in zip(axes, ("psnr", "lpips")):
         scale = FORMATS[metric].scale
         estimates = [mean_ci(subset[subset["label"] == label][f"{metric}_mean"]) for label in labels]
         shown = [(label, e) for label, e in zip(labels, estimates) if e is not None]
-        y = np.arange(len(shown))
-        colours = ["0.65" if _untrained(subset, label) else colour
-                   for (label, _), colour in zip(shown, sns.color_palette("crest", len(shown)))]
-        axis.barh(y, [e.mean * scale for _, e in shown], xerr=[(e.half_width or 0) * scale for _, e in shown],
-                  color=colours, capsize=3)
-        axis.set_yticks(y, [label for label, _ in shown])
-        axis.invert_yaxis()
+        for y, (label, e) in enumerate(shown):  # a point and its interval: no bar to start anywhere
+            colour = "black" if _untrained(subset, label) else colours[label]
+            axis.errorbar(e.mean * scale, y, xerr=(e.half_width or 0) * scale, fmt="o", color=colour, capsize=3,
+                          markersize=5)
+        axis.set_yticks(np.arange(len(shown)), [label for label, _ in shown])
+        axis.set_ylim(len(shown) - 0.5, -0.5)
         axis.set_xlabel(_axis_label(metric))
-        low = min((e.mean - (e.half_width or 0)) * scale for _, e in shown)
-        high = max((e.mean + (e.half_width or 0)) * scale for _, e in shown)
-        axis.set_xlim(low - 0.1 * (high - low + 1e-9), high + 0.1 * (high - low + 1e-9))
-    figure.suptitle(_title(suite, subset, dataset, "mean ± 95% CI over seeds"), fontsize=10)
+    figure.suptitle(_title(suite, subset, dataset, "mean and 95% CI over seeds (points with error bars)"), fontsize=10)
+    figure.tight_layout()
     return f"bars_{dataset}", figure
 
 
@@ -210,26 +228,32 @@ def convergence(runs: pd.DataFrame, suite: SuiteRecord, dataset: str) -> Drawn |
     if "val_curve" not in subset or subset["val_curve"].map(parse_curve).map(len).sum() == 0:
         return None  # nothing trained (copy-last only), or runs stored before curves were
     labels = [label for label in row_labels(subset, suite) if not _untrained(subset, label)]
+    colours = _colours(runs, suite)
+    seeds = sorted(subset["seed"].unique().tolist())
+    styles = ["-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1))]
+    style_of = {seed: styles[i % len(styles)] for i, seed in enumerate(seeds)}
     figure, axis = plt.subplots(figsize=(7.5, 4.2))
-    styles = ["-", "--", ":", "-."]
-    for colour, label in zip(_palette(len(labels)), labels):
-        group = subset[subset["label"] == label]
-        for index, (_, run) in enumerate(group.iterrows()):
+    for label in labels:
+        colour = colours[label]
+        for _, run in subset[subset["label"] == label].sort_values("seed").iterrows():
             curve = parse_curve(run["val_curve"])
             if not curve:
                 continue
             steps, losses = zip(*curve)
-            axis.plot(steps, losses, styles[index % len(styles)], color=colour, linewidth=1,
-                      label=label if index == 0 else None)
-            converged = pd.notna(run.get("converged_at"))
+            axis.plot(steps, losses, linestyle=style_of[run["seed"]], color=colour, linewidth=1)
             axis.plot(steps[-1], losses[-1], "o", color=colour, markersize=4,
-                      markerfacecolor=colour if converged else "white")
+                      markerfacecolor=colour if converged(run) else "white")
+    handles = [matplotlib.lines.Line2D([], [], color=colours[label], linewidth=2, label=label) for label in labels]
+    handles += [matplotlib.lines.Line2D([], [], color="0.3", linestyle=style_of[seed], linewidth=1, label=f"seed {seed}")
+                for seed in seeds]
+    handles += [matplotlib.lines.Line2D([], [], color="0.3", marker="o", linestyle="none", label=text,
+                                        markerfacecolor=face)
+                for text, face in (("converged (plateau rule)", "0.3"), ("not converged (budget)", "white"))]
     axis.set_yscale("log")
     axis.set_xlabel("training step")
     axis.set_ylabel("validation MSE (horizon, autoregressive) ↓")
-    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    figure.suptitle(_title(suite, subset, dataset, "validation loss") +
-                    "\nline style = seed; ● stopped early, ○ step budget reached", fontsize=9)
+    axis.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    figure.suptitle(_title(suite, subset, dataset, "validation loss"), fontsize=9)
     return f"convergence_{dataset}", figure
 
 

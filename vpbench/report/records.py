@@ -148,9 +148,14 @@ def parse_curve(text: Any) -> list[tuple[int, float]]:
 
 
 def clip_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """One store record -> its ``clips`` rows (each clip's mean over the horizon)."""
+    """One store record -> its ``clips`` rows (each clip's mean over the horizon).
+
+    A record imported from an export (:func:`vpbench.run.record.import_export`) holds those rows
+    themselves (``metrics["clip_rows"]``), not every clip's every step."""
     metrics = record.get("metrics") or {}
-    per_metric = {m: metrics[m]["per_clip"] for m in METRICS if m in metrics}
+    if "clip_rows" in metrics:
+        return [{"run_id": record["run_id"], **row} for row in metrics["clip_rows"]]
+    per_metric = {m: metrics[m]["per_clip"] for m in METRICS if m in metrics and "per_clip" in metrics[m]}
     if not per_metric:
         return []
     clips = len(next(iter(per_metric.values())))
@@ -169,15 +174,29 @@ def from_store(store, suite) -> tuple[pd.DataFrame, pd.DataFrame]:
         dataset_order = {d: i for i, d in enumerate(suite.datasets)}
         runs["_dataset"] = runs["dataset"].map(dataset_order)
         runs = runs.sort_values(["_dataset", "order", "seed", "run_id"]).drop(columns="_dataset").reset_index(drop=True)
-    clips = pd.DataFrame([row for r in records for row in clip_rows(r)],
+    by_id = {r["run_id"]: r for r in records}
+    ordered = [by_id[run_id] for run_id in runs["run_id"]] if not runs.empty else []  # clips in the runs' order
+    clips = pd.DataFrame([row for r in ordered for row in clip_rows(r)],
                          columns=["run_id", "clip", *METRICS, *(f"{m}@1" for m in METRICS)])
     return runs, clips
 
 
+EXPORTED_FIELDS = ("config", "manifest", "metrics", "profile", "wall_s")
+
+
 def details(store, suite) -> dict[str, dict[str, Any]]:
-    """``{run_id: {"config", "manifest"}}`` of a suite's complete runs: what a run's page shows besides its row."""
-    return {r["run_id"]: {"config": r["config"], "manifest": r.get("manifest")}
-            for r in store.runs(suite=suite.name, status="complete")}
+    """``{run_id: {"config", "manifest", "metrics", "profile", "wall_s"}}`` of a suite's complete runs: what a
+    run's page shows besides its row, and what :func:`vpbench.run.record.import_export` needs to take the
+    run back into a store. The metrics leave out every clip's every step (``per_clip``): clips.csv holds
+    what the report reads of them."""
+    exported = {}
+    for r in store.runs(suite=suite.name, status="complete"):
+        entry = {field: r.get(field) for field in EXPORTED_FIELDS}
+        metrics = entry["metrics"] or {}
+        entry["metrics"] = {key: {k: v for k, v in value.items() if k != "per_clip"} if isinstance(value, dict)
+                            else value for key, value in metrics.items()}
+        exported[r["run_id"]] = entry
+    return exported
 
 
 def export(runs: pd.DataFrame, clips: pd.DataFrame, out: Path, definition: dict[str, Any],
@@ -220,7 +239,7 @@ def suite_definition_in(folder: Path) -> dict[str, Any] | None:
 # runs.csv columns that hold text; every other column of runs.csv and clips.csv (but run_id) holds numbers
 TEXT_COLUMNS = {"suite", "label", "run_id", "model", "config", "dataset", "scale", "task", "loss", "status",
                 "finished_at", "vpbench_version", "git_commit", "lpips_unavailable", "fvd_frames", "fvd_unavailable",
-                "val_curve", "profile_device", "profile_note"}
+                "val_curve", "profile_device", "profile_note", "converged", "stop_reason", "lr_drop_steps"}
 METRIC_COLUMN = re.compile(r"^(?:(?:psnr|ssim|lpips|mse_sum|mae_sum)(?:@\d+|_mean)?|psnr_array|fvd)$")
 
 
@@ -258,4 +277,6 @@ def from_csv(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         if not (folder / name).is_file():
             raise VpbenchError(f"{folder / name} not found (write it with `vpbench export`)")
         check_cells(folder / name)
-    return pd.read_csv(folder / RUNS_CSV), pd.read_csv(folder / CLIPS_CSV)
+    # round_trip: a float reads back as the very value written (the fast parser may be off by one ulp)
+    return (pd.read_csv(folder / RUNS_CSV, float_precision="round_trip"),
+            pd.read_csv(folder / CLIPS_CSV, float_precision="round_trip"))

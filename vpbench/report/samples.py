@@ -38,8 +38,10 @@ def sample_rows(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def frame_index(column: int, context: int) -> str:
-    """The label over column ``column`` (0-based): context frames are t = −(T_in − 1) … 0, predictions 1 … T."""
-    return frame_label(column - context + 1)
+    """The label over column ``column`` (0-based): t = 1 … T_in for context, T_in + 1 … for predictions, the
+    frame index the tables use. ``context`` marks where predictions start (a ``|`` before the first)."""
+    t = column + 1
+    return frame_label(t) if t != context + 1 else "| " + frame_label(t)
 
 
 def compose(rows: list[tuple[str, Path]], context: int, horizon: int, title: str) -> Image.Image:

@@ -23,7 +23,7 @@ class SuiteRecord:
     train: str
     datasets: list[str]  # as the runs name them (their config's sources.data)
     models: list[SuiteRow]  # the rows, in suite order
-    seeds: int
+    seeds: int | dict[str, int]  # one count, or {scale: count, "default": count}
     source: str  # the suite file it was read from
     paper: dict[str, Any] = field(default_factory=dict)  # configs/reference/paper_tables.yaml as the suite ran
 

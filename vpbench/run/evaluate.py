@@ -139,7 +139,7 @@ def write_sample(clip: torch.Tensor, prediction: torch.Tensor, stem: Path) -> No
     separator = np.full((4, top.shape[1], 3), 255, np.uint8)
     Image.fromarray(np.concatenate([top, separator, bottom], axis=0)).save(stem.with_suffix(".png"))
 
-    images = [_gif_frame(truth[t], truth[t] if t < context else predicted[t - context], gap, t - context + 1)
+    images = [_gif_frame(truth[t], truth[t] if t < context else predicted[t - context], gap, t + 1, t >= context)
               for t in range(clip.shape[0])]
     images[0].save(stem.with_suffix(".gif"), save_all=True, append_images=images[1:], duration=250, loop=0)
 
@@ -147,19 +147,20 @@ def write_sample(clip: torch.Tensor, prediction: torch.Tensor, stem: Path) -> No
 GIF_HEADER = 28  # px above each GIF frame: the frame index, then what each column shows
 
 
-def _gif_frame(truth: np.ndarray, right: np.ndarray, gap: np.ndarray, t: int) -> Image.Image:
+def _gif_frame(truth: np.ndarray, right: np.ndarray, gap: np.ndarray, t: int, predicted: bool) -> Image.Image:
     """One GIF frame: ground truth | context or prediction ``[h, w, 3]`` each, under a labelled header.
 
-    ``t`` counts predictions from 1 and context frames up to 0 (:func:`vpbench.picture_labels.frame_label`).
+    ``t`` is the frame index of the tables: 1 … T_in for context, T_in + 1 … for predictions
+    (:func:`vpbench.picture_labels.frame_label`).
     """
     pair = np.concatenate([truth, gap, right], axis=1)
     frame = Image.new("RGB", (pair.shape[1], pair.shape[0] + GIF_HEADER), "white")
     frame.paste(Image.fromarray(pair), (0, GIF_HEADER))
     draw = ImageDraw.Draw(frame)
     font = label_font(11)
-    draw.text((2, 1), frame_label(t) + (" context" if t <= 0 else " predicted"), fill="black", font=font)
+    draw.text((2, 1), frame_label(t) + (" predicted" if predicted else " context"), fill="black", font=font)
     width = truth.shape[1]
     draw.text((width // 2, GIF_HEADER - 2), "truth", fill="black", font=font, anchor="mb")
-    draw.text((width + gap.shape[1] + width // 2, GIF_HEADER - 2), "input" if t <= 0 else "prediction",
+    draw.text((width + gap.shape[1] + width // 2, GIF_HEADER - 2), "prediction" if predicted else "input",
               fill="black", font=font, anchor="mb")
     return frame

@@ -32,12 +32,13 @@ class InProcessExecutor:
 
     ``device``: a name for :func:`~vpbench.run.execute.resolve_device`, or the device itself. ``group``: the
     processes that run each config together (torchrun); this one alone by default. ``log``: ``none`` or ``tensorboard``.
+    ``worker``: ``"K/N"`` when this is one of N executors walking the same runs: it prints only the runs it ran.
     """
 
     def __init__(self, store: Store, runs_dir: Path | None = None, device: str | torch.device = "auto",
                  progress: bool = True, retry_failed: bool = True, fast: FastPaths = FastPaths(),
-                 group: Group = SINGLE, log: str = "none"):
-        self.store, self.fast, self.group, self.log = store, fast, group, log
+                 group: Group = SINGLE, log: str = "none", worker: str | None = None):
+        self.store, self.fast, self.group, self.log, self.worker = store, fast, group, log, worker
         self.retry_failed = retry_failed
         self.runs_dir = runs_dir or store.path.parent
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
@@ -56,8 +57,11 @@ class InProcessExecutor:
         for index, run in enumerate(runs, start=1):
             outcome = self._run(run, suite)
             outcomes.append(outcome)
+            if self.worker is not None and outcome.status in ("skipped", "busy"):
+                continue  # another worker's
             if self.group.main:
-                print(f"[{index}/{len(runs)}] {run.describe()}: {_status_line(outcome)}", flush=True)
+                who = f"worker {self.worker} " if self.worker else ""
+                print(f"{who}[{index}/{len(runs)}] {run.describe()}: {_status_line(outcome)}", flush=True)
         return outcomes
 
     def _run(self, run: PlannedRun, suite: str | None) -> Outcome:

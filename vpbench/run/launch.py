@@ -11,6 +11,7 @@ distinct config once); :func:`run` checks everything that can be checked before 
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -80,10 +81,36 @@ def relaunch_with_torchrun(argv: list[str], processes: int, restarts: int) -> in
     return subprocess.call(command)
 
 
+def run_workers(argv: list[str], workers: int, selection: Selection) -> int:
+    """``vpbench run --workers N ...``: N processes of ``vpbench run ...`` on one store, one torch thread each.
+
+    Each walks the same runs and takes the next one no other process holds (the run folder's lock,
+    :func:`vpbench.run.plan.claim`), so together they run every run once; each prints the runs it ran.
+    The selection is checked here first, so a bad config is one error, not N. Exit code: the worst.
+    """
+    select(selection)
+    kept, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == "--workers":
+            skip = True
+        elif not token.startswith("--workers="):
+            kept.append(token)
+    if "--no-progress" not in kept:
+        kept.append("--no-progress")  # N progress bars cannot share one terminal
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # N processes x 2 threads thrash 2 cores
+    processes = [subprocess.Popen([sys.executable, "-m", "vpbench", *kept, "--worker", f"{k}/{workers}"], env=env)
+                 for k in range(1, workers + 1)]
+    return max(process.wait() for process in processes)
+
+
 def run(selection: Selection, store_path: Path, device: str = "auto", fast: str = "none", progress: bool = True,
-        log: str = "none", retry_failed: bool = True, executor: str = "inprocess", ray_options: dict | None = None) -> int:
+        log: str = "none", retry_failed: bool = True, executor: str = "inprocess", ray_options: dict | None = None,
+        worker: str | None = None) -> int:
     """Run the selection into the store; exit code 1 when a run failed. ``ray_options``: ``address``,
-    ``cpus_per_run``, ``gpus_per_run``, ``max_retries`` (with ``executor="ray"``)."""
+    ``cpus_per_run``, ``gpus_per_run``, ``max_retries`` (with ``executor="ray"``). ``worker``: ``"K/N"`` in
+    one of :func:`run_workers`'s processes, which reports only the runs it ran."""
     from vpbench.data import check_fits
     from vpbench.run.distributed import SINGLE, join, launched_by_torchrun, leave
     from vpbench.run.execute import resolve_device
@@ -128,12 +155,16 @@ def run(selection: Selection, store_path: Path, device: str = "auto", fast: str 
         from vpbench.run.executors import InProcessExecutor
 
         runner = InProcessExecutor(store, device=here, progress=progress, retry_failed=retry_failed, fast=paths,
-                                   group=group, log=log)
+                                   group=group, log=log, worker=worker)
     outcomes = runner.run(planned, suite=suite.name if suite else None)
     leave(group)
     counts = {status: sum(o.status == status for o in outcomes) for status in ("complete", "skipped", "failed", "busy")}
+    if worker is not None:  # the others ran what this one skipped
+        counts = {"complete": counts["complete"], "failed": counts["failed"]}
     if group.main:
-        print("done: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n), flush=True)
+        who = f"worker {worker} " if worker else ""
+        print(f"{who}done: " + (", ".join(f"{n} {status}" for status, n in counts.items() if n) or "nothing to run"),
+              flush=True)
     return 1 if counts["failed"] else 0
 
 

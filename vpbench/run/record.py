@@ -3,13 +3,15 @@
 :func:`record_result` stores a :class:`~vpbench.run.execute.RunResult` (its profile also under its
 profile key, so later runs of the same model config and geometry reuse it) and marks the run
 complete; :func:`record_failure` marks it failed with its error on one line and the traceback in
-the run folder's ``error.log``.
+the run folder's ``error.log``; :func:`import_export` takes completed runs back from a suite's
+export (a campaign's committed CSV), so a fresh store skips them instead of training them again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import traceback
+from pathlib import Path
 
 from vpbench.run.execute import RunResult
 from vpbench.run.plan import Claim, Outcome
@@ -39,3 +41,42 @@ def record_failure(store: Store, claim: Claim, message: str, wall_s: float, trac
                 log.unlink()  # the empty file the failed write left
     store.fail(claim.run.run_id, message, wall_s)
     return Outcome(claim.run.run_id, claim.run.label, "failed", message, wall_s)
+
+
+def import_export(store: Store, folder: Path) -> tuple[int, int]:
+    """Take the complete runs of the export in ``folder`` (``vpbench export``) into ``store``:
+    ``(imported, already there)``. A run the store already holds complete is left as it is.
+
+    Each imported run keeps its config, manifest, profile, wall time and metrics; of every clip's
+    every step only what clips.csv holds (each clip's mean and first predicted frame) comes back, and
+    its run folder is ``imported from <folder>`` (no checkpoints, no samples). The suite's definition
+    and labels come from ``suite.json`` and ``runs.csv``.
+    """
+    from vpbench.errors import VpbenchError
+    from vpbench.report import records
+
+    runs, clips = records.from_csv(folder)
+    definition = records.suite_definition_in(folder)
+    exported = records.details_in(folder)
+    if definition is None or not exported:
+        raise VpbenchError(f"{folder}: no suite.json or records.json: export it again with `vpbench export`")
+    missing = [run_id for run_id in runs["run_id"] if "metrics" not in exported.get(run_id, {})]
+    if missing:
+        raise VpbenchError(f"{folder / records.RECORDS_JSON}: run {missing[0]} has no metrics (an export written "
+                           f"before imports were possible; export it again from its store)")
+    store.record_suite(definition)
+    rows_of = {run_id: group.drop(columns="run_id").to_dict("records") for run_id, group in clips.groupby("run_id")}
+    imported = present = 0
+    for run in runs.itertuples():
+        entry = exported[run.run_id]
+        held = store.get(run.run_id)
+        if held is not None and held["status"] == "complete":
+            present += 1
+        else:
+            store.start(run.run_id, entry["config"], f"imported from {folder}")
+            store.update(run.run_id, manifest=entry["manifest"], profile=entry["profile"])
+            store.complete(run.run_id, {**entry["metrics"], "clip_rows": rows_of.get(run.run_id, [])},
+                           entry["wall_s"])
+            imported += 1
+        store.add_to_suite(definition["name"], run.run_id, run.label)
+    return imported, present
