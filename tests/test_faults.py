@@ -46,6 +46,31 @@ def test_an_error_shows_a_bounded_prefix_of_a_long_value(tmp_path, capsys):
     assert "train.lr" in err and "..." in err and len(err) < 400
 
 
+@pytest.mark.parametrize("setting", ["model.hidden=100000", "model.kernel=999"])
+def test_a_model_too_large_to_train_is_refused_before_anything_runs(tmp_path, capsys, setting):
+    store = tmp_path / "results.sqlite"
+    started = time.perf_counter()
+    assert cli("run", "--model", "convlstm", "--set", setting, "--store", str(store), "--no-progress") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(r"model convlstm \(.*" + setting.split(".")[1] + r".*\): [\d,]+ parameters", err)
+    assert "GiB (weights, gradients, Adam), more than this machine's" in err
+    assert not store.exists() and time.perf_counter() - started < 30
+
+
+def test_a_model_whose_build_does_not_end_is_refused(tmp_path, capsys, monkeypatch):
+    from vpbench.measure import profiling
+
+    monkeypatch.setattr(profiling, "BUILD_SECONDS", 1)
+    assert cli("run", "--model", "convlstm", "--set", "model.layers=100000", "--store", str(tmp_path / "s.sqlite"),
+               "--no-progress") == 2
+    assert "building it on the meta device took more than 1 s" in capsys.readouterr().err
+
+
+def test_absurd_seed_counts_are_a_usage_error(tmp_path, capsys):
+    assert cli("run", "--suite", "smoke", "--seeds", "1000000", "--store", str(tmp_path / "s.sqlite")) == 2
+    assert "at most 1000 seeds per run of a suite, got 1000000" in capsys.readouterr().err
+
+
 def test_show_matches_a_prefix_literally(tmp_path, capsys):
     store = tmp_path / "results.sqlite"
     assert cli("run", "--model", "copy_last", "--store", str(store), "--no-progress", "--set", "eval.lpips=false") == 0

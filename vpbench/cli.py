@@ -24,6 +24,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"vpbench: error: {self.prog.removeprefix('vpbench ')}: {message} (see {self.prog} --help)\n")
 
 
+MAX_SEEDS = 1000  # --seeds beyond this is a typo, not a campaign
+
+
+def _seeds(text: str) -> int:
+    value = _positive(text)
+    if value > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_SEEDS} seeds per run of a suite, got {value}")
+    return value
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -61,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--scale", default="smoke", help="smoke | small | paper (default: smoke)")
         sub.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                          help="override a config value, e.g. --set train.steps=200 (repeatable)")
-        sub.add_argument("--seeds", type=_positive, help="with --suite: runs per model and dataset (>= 1)")
+        sub.add_argument("--seeds", type=_seeds, help=f"with --suite: runs per model and dataset (1 to {MAX_SEEDS})")
 
     run = commands.add_parser("run", help="run a suite or one config, skipping runs already complete")
     selection(run)

@@ -30,6 +30,7 @@ import importlib.util
 import json
 import os
 import resource
+import signal
 import time
 import warnings
 from collections import Counter
@@ -44,6 +45,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from vpbench.config.schema import ProfileConfig, RunConfig
+from vpbench.errors import VpbenchError
 from vpbench.interface import registry
 from vpbench.interface.predictor import Geometry, Predictor
 
@@ -260,6 +262,8 @@ def profile_model(build, geometry: Geometry, cfg: ProfileConfig, device: torch.d
     with torch.device("meta"):
         meta_model = build().eval()
     result["parameters"] = parameter_counts(meta_model)
+    codec = getattr(meta_model, "codec", None)  # the shared codec interface; a model without one has its own
+    result["codec"] = type(codec).__name__ if codec is not None else f"its own ({type(meta_model).__name__})"
     result["flops"] = {}
     if cfg.flops:
         result["flops"]["torch"] = torch_flops(meta_model, geometry)
@@ -397,3 +401,52 @@ def model_listing() -> list[str]:
         lines.append(f"\nParameters at the paper geometry of configs/datasets/moving_objects.yaml ({geometry}); "
                      "M = 10^6, Mi = 2^20 without norm-layer affine parameters.")
     return lines
+
+
+BUILD_SECONDS = 30  # a model that takes longer to build on the meta device is refused (model.layers = 100000)
+TRAINING_BYTES_PER_PARAMETER = 16  # float32 weights, their gradients and Adam's two moments
+
+
+def check_trainable(configs: list[RunConfig]) -> None:
+    """Refuse, before anything runs, a model whose training state would not fit in this machine's memory.
+
+    Each distinct model config is built once on the meta device (no memory, no data) and its
+    parameters counted; training holds at least 16 bytes per parameter (weights, gradients, Adam's
+    moments), activations not counted. A build that takes over BUILD_SECONDS is refused too. The
+    error names the config's model section and the sizes.
+    """
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    seen = set()
+    for cfg in configs:
+        key = json.dumps([cfg.model, dataclasses.asdict(cfg.data.geometry())], sort_keys=True, default=str)
+        if key in seen:
+            continue
+        seen.add(key)
+        parameters = _meta_parameters(cfg)
+        need = parameters * TRAINING_BYTES_PER_PARAMETER
+        if need > memory:
+            raise VpbenchError(f"model {cfg.model_name} ({_sizes(cfg.model)}): {parameters:,} parameters; training "
+                               f"them needs at least {need / 2**30:.1f} GiB (weights, gradients, Adam), more than "
+                               f"this machine's {memory / 2**30:.1f} GiB of memory")
+
+
+def _meta_parameters(cfg: RunConfig) -> int:
+    def too_slow(signum, frame):
+        raise VpbenchError(f"model {cfg.model_name} ({_sizes(cfg.model)}): building it on the meta device took "
+                           f"more than {BUILD_SECONDS} s; its sizes are beyond what a run can train")
+
+    handler = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(BUILD_SECONDS)
+    try:
+        with torch.device("meta"):
+            model = registry.build(cfg.model, cfg.data.geometry())
+        return sum(p.numel() for p in model.parameters())
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, handler)
+
+
+def _sizes(model: dict[str, Any]) -> str:
+    """The model section's integer sizes, for an error message (at most 200 characters)."""
+    text = ", ".join(f"{k}={v}" for k, v in model.items() if isinstance(v, int) and not isinstance(v, bool))
+    return text[:200]

@@ -159,6 +159,34 @@ def _caption(suite: SuiteRecord, runs: pd.DataFrame, dataset: str, extra: str = 
     return caption, [note for note in notes if note]
 
 
+CONTROL_COLUMNS = (Column("codec", "Codec", latex=False), Column("trained_params", "Params (trained)", "k"))
+SIZE_RATIO = 1.5  # compared rows whose trained sizes differ by more are named in the caption
+
+
+def _controls(group: pd.DataFrame) -> dict[str, Any]:
+    """What a comparison holds fixed or not: the codec a row runs on and its parameters at the trained scale."""
+    codec = group["codec"].dropna() if "codec" in group else pd.Series(dtype=object)
+    return {"codec": codec.iloc[0] if len(codec) else None, "trained_params": _first(group, "params")}
+
+
+def _size_note(rows: list[dict[str, Any]], reference: str | None) -> str:
+    """Names the learned rows whose trained size differs by more than SIZE_RATIO from the reference row's
+    (or, where the reference learns nothing, from the median learned row's)."""
+    sizes = {row["label"]: row["trained_params"] for row in rows if row.get("trained_params")}
+    if len(sizes) < 2:
+        return ""
+    if reference in sizes:
+        base, against = sizes[reference], f"{reference}'s"
+    else:
+        base, against = float(np.median(list(sizes.values()))), "the median learned row's"
+    apart = [f"{label} ({size / base:.2f}x)" for label, size in sizes.items()
+             if label != reference and not 1 / SIZE_RATIO <= size / base <= SIZE_RATIO]
+    if not apart:
+        return f" Every learned row is within {SIZE_RATIO}x of {against} trained parameters."
+    return (f" Trained parameters more than {SIZE_RATIO}x from {against} ({base / 1e3:.1f} k): {', '.join(apart)}; "
+            "comparisons with them compare models of different sizes.")
+
+
 def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: SuiteRecord, paper: bool) -> list[Table]:
     """Table 3: PSNR and LPIPS (averaged over the horizon), parameters and FLOPs at the paper geometry."""
     published = published_numbers(suite)["table3"]
@@ -167,7 +195,7 @@ def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: SuiteRecord, paper:
         rows = []
         for label, group in part.rows:
             row = {"label": label, "psnr": mean_ci(group["psnr_mean"]), "lpips": mean_ci(group["lpips_mean"]),
-                   "params": _first(group, "paper_params_without_norm"),
+                   **_controls(group), "params": _first(group, "paper_params_without_norm"),
                    "flops": _first(group, "paper_macs_per_step_mean"),
                    "dpsnr": part.compared(group, clips, "psnr"),
                    "dlpips": part.compared(group, clips, "lpips"), "stopped": stopped_at(group)}
@@ -177,7 +205,7 @@ def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: SuiteRecord, paper:
                            paper_flops=ref["flops_gimac"])
             rows.append(row)
         columns = [Column("label", "Method"), Column("psnr", "PSNR↑", "psnr"), Column("lpips", "LPIPS↓", "lpips"),
-                   Column("params", "Params", "mi"), Column("flops", "FLOPs/step", "gimac"),
+                   *CONTROL_COLUMNS, Column("params", "Params", "mi"), Column("flops", "FLOPs/step", "gimac"),
                    Column("dpsnr", "PSNR", "psnr", group=f"Δ vs {suite.reference}"),
                    Column("dlpips", "LPIPS", "lpips", group=f"Δ vs {suite.reference}"),
                    Column("stopped", "Stopped at step", short="Stopped")]
@@ -193,6 +221,7 @@ def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: SuiteRecord, paper:
                  f"paper's Table 3.")
         if paper:
             units += " Paper columns: Table 3 of Chang et al. 2022, trained on the real Human3.6M."
+        units += _size_note(rows, suite.reference)
         tables.append(Table(f"Table 3 layout: {suite.name} on {part.dataset}", columns, rows,
                             *_caption(suite, runs, part.dataset, units)))
     return tables
@@ -271,7 +300,7 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: SuiteRecord, pap
             for metric in METRICS:
                 columns.append(Column((f"t={t}", metric), f"{METRIC_LABELS[metric]}{arrow(metric)}", metric, group=f"t={t}"))
         first = context + 1
-        columns += [Column("time10", "Time, 10 samples", "s", short="Time 10"),
+        columns += [*CONTROL_COLUMNS, Column("time10", "Time, 10 samples", "s", short="Time 10"),
                     Column("dpsnr1", f"PSNR t={first}", "psnr", group=f"Δ vs {suite.reference}"),
                     Column("dssim1", f"SSIM t={first}", "ssim", group=f"Δ vs {suite.reference}"),
                     Column("dpsnr", "PSNR mean", "psnr", group=f"Δ vs {suite.reference}"),
@@ -286,7 +315,7 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: SuiteRecord, pap
         columns += [column for _, column in yardsticks]
         rows = []
         for label, group in part.rows:
-            row: dict[str, Any] = {"label": label, **{key: mean_ci(group[key]) for key, _ in yardsticks}}
+            row: dict[str, Any] = {"label": label, **_controls(group), **{key: mean_ci(group[key]) for key, _ in yardsticks}}
             for t in horizons:
                 step = t - context
                 for metric in METRICS:
@@ -307,7 +336,7 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: SuiteRecord, pap
             rows.append(row)
         note = ("t is the frame index (frames 1..T_in are context). Time, 10 samples: the sum of 10 timed batch-1 "
                 "forwards after warm-up at the run's geometry on the run's device (mean ± CI over seeds).")
-        note += _yardstick_note(subset, [key for key, _ in yardsticks])
+        note += _yardstick_note(subset, [key for key, _ in yardsticks]) + _size_note(rows, suite.reference)
         if paper:
             note += (" Paper columns: Tables 1-2 of Chang et al. 2022 on the real data at full resolution; their "
                      "inference times come from an unnamed GPU at 2160x3840 with no released timing code.")

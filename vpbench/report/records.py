@@ -10,7 +10,8 @@
   psnr, ssim and lpips; ``lpips_unavailable`` gives the reason when LPIPS could not be computed;
   OpenSTL's units ``mse_sum_mean, mae_sum_mean, psnr_array`` (empty for runs stored before them);
   ``fvd, fvd_frames, fvd_clips`` (which frames and how many clips entered it) or ``fvd_unavailable`` (why)
-* profile at the run's geometry: ``params, params_without_norm, macs_per_sample, macs_per_step_mean,
+* profile at the run's geometry: ``params, params_without_norm, codec`` (the class of the shared codec the
+  model runs on, or ``its own (<model class>)``), ``macs_per_sample, macs_per_step_mean,
   flops_per_sample, elementwise_flops_per_sample, conv_macs_torch, conv_macs_fvcore, fvcore_macs_per_sample,
   latency_b1_median_ms, latency_b1_iqr_ms, latency_b1_samples, latency_b1_total_s, latency_tp_batch,
   latency_tp_median_ms, latency_tp_iqr_ms, peak_memory_mb, profile_device, profile_note``
@@ -90,6 +91,7 @@ def flatten(record: dict[str, Any], suite: str, version: int, order: int) -> dic
     b1, tp = _latency(profile, "batch_1"), _latency(profile, "throughput")
     row.update({
         "params": parameters.get("params"), "params_without_norm": parameters.get("params_without_norm"),
+        "codec": profile.get("codec"),
         "macs_per_sample": torch_count.get("macs_per_sample"), "macs_per_step_mean": torch_count.get("macs_per_step_mean"),
         "flops_per_sample": torch_count.get("flops_per_sample"),
         "elementwise_flops_per_sample": torch_count.get("elementwise_flops_per_sample"),
@@ -239,7 +241,7 @@ def suite_definition_in(folder: Path) -> dict[str, Any] | None:
 # runs.csv columns that hold text; every other column of runs.csv and clips.csv (but run_id) holds numbers
 TEXT_COLUMNS = {"suite", "label", "run_id", "model", "config", "dataset", "scale", "task", "loss", "status",
                 "finished_at", "vpbench_version", "git_commit", "lpips_unavailable", "fvd_frames", "fvd_unavailable",
-                "val_curve", "profile_device", "profile_note", "converged", "stop_reason", "lr_drop_steps"}
+                "val_curve", "profile_device", "profile_note", "codec", "converged", "stop_reason", "lr_drop_steps"}
 METRIC_COLUMN = re.compile(r"^(?:(?:psnr|ssim|lpips|mse_sum|mae_sum)(?:@\d+|_mean)?|psnr_array|fvd)$")
 
 

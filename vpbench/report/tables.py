@@ -44,6 +44,7 @@ FORMATS = {
     "s": Format(1.0, 2, "s", "s"),
     "mib": Format(1.0, 0, "MiB", "MiB"),
     "count": Format(1.0, 0, "", ""),
+    "k": Format(1e-3, 1, "k", "k"),  # parameters at the trained scale, thousands
     "fvd": Format(1.0, 1, "", ""),
     "sum": Format(1.0, 1, "", ""),  # OpenSTL's MSE and MAE, summed over a frame's pixels
 }

@@ -112,6 +112,7 @@ def run(selection: Selection, store_path: Path, device: str = "auto", fast: str 
     ``cpus_per_run``, ``gpus_per_run``, ``max_retries`` (with ``executor="ray"``). ``worker``: ``"K/N"`` in
     one of :func:`run_workers`'s processes, which reports only the runs it ran."""
     from vpbench.data import check_fits
+    from vpbench.measure.profiling import check_trainable
     from vpbench.run.distributed import SINGLE, join, launched_by_torchrun, leave
     from vpbench.run.execute import resolve_device
     from vpbench.run.fast import FastPaths
@@ -137,6 +138,7 @@ def run(selection: Selection, store_path: Path, device: str = "auto", fast: str 
         raise VpbenchError(f"--fast: {exc}") from None
     check_available(log)
     check_fits([cfg for _, cfg in runs if cfg.task == "train"])
+    check_trainable([cfg for _, cfg in runs if cfg.task == "train"])
     planned = identify(fix_profile_device(runs, device_type))  # a missing data set is an error here
     group, here = join(here) if executor == "inprocess" else (SINGLE, None)  # under torchrun: rank, device
     store = Store(store_path)
