@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, require_lpips_assets, vpbench_command
+from conftest import REPO, cli, require_lpips_assets, vpbench_command
 
 FIXTURES = REPO / "tests" / "data" / "configs"
 
@@ -22,14 +22,20 @@ def vpbench(*args, env, timeout=600):
     (["run", "--suite", "nosuchsuite"], "suites config not found"),
     (["run", "--suite", "smoke", "--scale", "huge"], "--scale 'huge': unknown scale"),
 ])
-def test_user_mistakes_print_one_line_exit_2_and_leave_the_store_untouched(tmp_path, cli_env, args, names):
+def test_user_mistakes_print_one_line_exit_2_and_leave_the_store_untouched(tmp_path, capsys, args, names):
     store = tmp_path / "results.sqlite"
-    result = vpbench(*args, "--store", str(store), env=cli_env)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("vpbench: error: ") and names in lines[0], result.stderr
-    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert cli(*args, "--store", str(store)) == 2  # in this process, as main() runs from the shell
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vpbench: error: ") and names in lines[0], captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
     assert not store.exists() and not list(tmp_path.iterdir())
+
+
+def test_a_mistake_from_the_shell_is_one_line_without_a_traceback(tmp_path, cli_env):
+    result = vpbench("run", "--model", "nosuchmodel", "--store", str(tmp_path / "results.sqlite"), env=cli_env)
+    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "nosuchmodel" in result.stderr
 
 
 @pytest.mark.slow

@@ -376,7 +376,7 @@ def _code_digest(model_name: str) -> str:
 
 def model_listing() -> list[str]:
     """``vpbench models``: each registered model, its description and, where ``configs/models/<name>.yaml``
-    exists, its parameters at the paper geometry (:func:`meta_counts`: nothing is allocated)."""
+    exists, its parameters at the paper geometry (built on the meta device: nothing is allocated)."""
     from vpbench.config.resolution import RunSpec, find_config, resolve
     from vpbench.errors import VpbenchError
 
@@ -387,10 +387,11 @@ def model_listing() -> list[str]:
         try:
             find_config("models", name)
             config = resolve(RunSpec(name), "paper")
-            counts = meta_counts(config.model, config.data.geometry())
-            if "error" in counts:
-                raise VpbenchError(counts["error"])
-            counts = counts["parameters"]
+            try:
+                with torch.device("meta"):  # parameters only: nothing allocated, nothing run
+                    counts = parameter_counts(registry.build(config.model, config.data.geometry()))
+            except Exception as exc:
+                raise VpbenchError(f"{type(exc).__name__}: {exc}") from None
             data = config.data
             geometry = f"{data.height}x{data.width}, p {data.patch}, sr {data.stride_ratio}"
             size = f"{counts['params'] / 1e6:8.2f} M ({counts['params_without_norm'] / 2**20:7.2f} Mi w/o norm)"
