@@ -275,7 +275,7 @@ def _run_page(row: dict[str, Any], result: SuiteResults, folder: Path, root: Pat
                                      "converged_at": converged})["stop_reason"]
         stopped = {None: "trains nothing", "budget": "the step budget ran out (not converged)",
                    "plateau at the budget": "the plateau rule, at the budget's last step (not counted as converged)",
-                   "plateau": f"the plateau rule at step {converged:.0f} (converged)"}[reason]
+                   "plateau": "the plateau rule, before the budget (converged)"}[reason]
         body += ["<h2>Training</h2>", _pairs([
             ("steps trained", row.get("steps_trained")), ("step budget", row.get("max_steps")),
             ("how it stopped", stopped), ("learning-rate drops at", row.get("lr_drop_steps")),
