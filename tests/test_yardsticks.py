@@ -200,11 +200,15 @@ def test_simvp_and_tau_complete_the_leaderboard_suite_at_smoke_scale(tmp_path):
     from vpbench.config.suites import expand, load_suite
 
     runs = [(label, cfg) for label, cfg in expand(load_suite("leaderboard"), "smoke", seeds=1,
-                                                   cli_overrides={"eval": {"lpips": False}})
+                                                   cli_overrides={"eval": {"lpips": False, "fvd_clips": 2}})
             if label in ("SimVP", "TAU") and (cfg.data.source != "footage" or _has_vtest())]
     assert {label for label, _ in runs} == {"SimVP", "TAU"}
-    outcomes = InProcessExecutor(Store(tmp_path / "results.sqlite"), progress=False).run(identify(runs), suite="leaderboard")
+    assert all(cfg.eval.fvd == "prediction" for _, cfg in runs)  # the suite's FVD, on 2 clips here for time
+    store = Store(tmp_path / "results.sqlite")
+    outcomes = InProcessExecutor(store, progress=False).run(identify(runs), suite="leaderboard")
     assert [o.status for o in outcomes] == ["complete"] * len(runs), [o.error for o in outcomes]
+    if os.environ.get("VPBENCH_REQUIRE_FVD") == "1":
+        assert all(r["metrics"]["fvd"]["value"] >= 0 for r in store.runs(suite="leaderboard"))
 
 
 def _has_vtest() -> bool:
