@@ -26,6 +26,8 @@ CANDIDATES = (  # (label, overrides): the current small scale first
     ("32², 3→3, 16 ch", {"data": {"context": 3, "horizon": 3}}),
     ("32², 5→5, 8 ch", {"model": {"hidden": 8}}),
     ("32², 5→5, batch 8", {"train": {"batch_size": 8}}),
+    ("32², 4→4, 8 ch", {"data": {"context": 4, "horizon": 4}, "model": {"hidden": 8}}),
+    ("32², 3→3, 8 ch", {"data": {"context": 3, "horizon": 3}, "model": {"hidden": 8}}),
 )
 
 

@@ -19,7 +19,7 @@ from PIL import Image
 from conftest import REPO, cli, skip_unless_installed
 from vpbench.data import load_splits
 from vpbench.data.decode import fit_frame, read_video
-from vpbench.data.footage import package_file
+from vpbench.data.footage import Sequence, package_file, package_files, plan_in_segments
 from vpbench.config.resolution import load_run_file
 from vpbench.data.storage import MANIFEST, decode_row, prepared_path
 from vpbench.store import Store
@@ -199,6 +199,31 @@ def test_package_footage_trains_and_evaluates_through_vpbench_run(tmp_path, data
     assert tuple(len(splits[s]) for s in ("train", "val", "test")) == clips
 
 
+def test_opencv_videos_split_in_time_within_each_video_and_group_test_clips_in_segment_blocks():
+    skip_unless_installed(lambda: package_files("opencv_videos"))
+    videos = package_files("opencv_videos")
+    assert [v.name for v in videos] == ["vtest.avi", "Megamind.avi", "tree.avi"]
+    plan = plan_in_segments([Sequence(v.name, [v], "videos") for v in videos], clip_length=6, stride=1)
+    frames = {split: {} for split in plan.clips}  # split -> video -> positions its clips cover
+    for split, specs in plan.clips.items():
+        for spec in specs:
+            covered = frames[split].setdefault(spec.sequence.key, set())
+            span = set(range(spec.start, spec.start + 6))
+            if split != "train":
+                assert not covered & span, f"{split} clips of {spec.sequence.key} overlap at {spec.start}"
+            covered |= span
+    for video in ("vtest.avi", "Megamind.avi", "tree.avi"):
+        assert all(video in frames[split] for split in plan.clips), f"{video} is not in every split"
+        assert not frames["train"][video] & frames["test"][video]
+        assert not frames["val"][video] & frames["test"][video] and not frames["train"][video] & frames["val"][video]
+    # tree.avi codes 68 of the 444 frames it declares (each shown about 6.5 times): complete, not truncated
+    assert max(frames["train"]["tree.avi"] | frames["test"]["tree.avi"]) < 68
+    blocks = [spec.block for spec in plan.clips["test"]]
+    assert sorted(set(blocks)) == ["Megamind.avi#0", "Megamind.avi#1", "tree.avi#0"] + \
+        [f"vtest.avi#{k}" for k in range(5)]
+    assert len(blocks) == 27 and blocks.count("vtest.avi#0") == 4
+
+
 def test_a_prepared_data_set_runs_by_its_own_name_and_tables_name_it(tmp_path, private_data, bunny, capsys):
     source = tmp_path / "mine"
     source.mkdir()
@@ -241,7 +266,7 @@ def test_moving_digits_follow_the_protocol_and_presets_never_share_clips():
     assert not np.array_equal(clip[0], clip[-1])  # the digits move
     half = resolve(RunSpec("convlstm", "moving_digits"), "small").data  # the protocol at half resolution
     small = generate_clip(half, "test", 0)
-    assert small.shape == (10, 1, 32, 32) and half.moving_digits.size == 14
+    assert small.shape == (6, 1, 32, 32) and half.moving_digits.size == 14
     assert 0 < (small > 0).mean() < 0.5 and small.max() > 200 and not np.array_equal(small[0], small[-1])
     assert not set(_pool("test")) & set(_pool("train")) and not set(_pool("val")) & set(_pool("train"))
     streams = {}

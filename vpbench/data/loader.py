@@ -32,6 +32,13 @@ class ClipDataset(Dataset):
         clip = decode_row(self.split[int(index)])
         return torch.from_numpy(clip[:self.frames].copy())
 
+    def blocks(self) -> list[str] | None:
+        """Each clip's block (the correlated clips it belongs to: its video or segment), or None where the
+        clips are independent draws (generated data)."""
+        if "block" not in self.split.column_names:
+            return None
+        return list(self.split.select(range(self.length))["block"])
+
 
 class StepBatchSampler(Sampler[list[int]]):
     """Yields the index batches of steps ``start .. stop - 1``, seeded per epoch, dropping the remainder.

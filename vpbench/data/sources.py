@@ -34,7 +34,7 @@ from vpbench.data.storage import MANIFEST, SPLITS, build, data_root, discard, pr
 from vpbench.errors import DataError
 from vpbench.hashing import sha256_of
 
-FOOTAGE_VERSION = 1  # bump when package footage is cut into clips differently
+FOOTAGE_VERSION = 2  # bump when package footage is cut into clips differently
 Rows = Iterator[dict]  # {"video": bytes, "shape": [T, C, H, W], ...}
 _file_sha256 = cache(sha256_of)  # installed assets (digits image, package videos) do not change under a process
 
@@ -125,7 +125,8 @@ class MovingDigits(Generated):
 
 
 class PackageFootage(BuiltSource):
-    """A video an installed package ships (``data.name``: bigbuckbunny, vtest), cut into clips here."""
+    """Videos an installed package ships (``data.name``: bigbuckbunny, vtest, opencv_videos), cut into clips here
+    in time segments (:func:`vpbench.data.footage.plan_in_segments`)."""
 
     name = "footage"
 
@@ -133,25 +134,28 @@ class PackageFootage(BuiltSource):
         import PIL
 
         from vpbench.data.decode import RESIZE_FILTER, decoder_version
-        from vpbench.data.footage import package_file
+        from vpbench.data.footage import package_files
 
-        return {"video": _file_sha256(package_file(cfg.name)), "decoder": decoder_version(), "filter": RESIZE_FILTER,
+        return {"videos": [_file_sha256(video) for video in package_files(cfg.name)], "decoder": decoder_version(),
+                "filter": RESIZE_FILTER,
                 "pillow": PIL.__version__, "layout": FOOTAGE_VERSION}
 
     def clips(self, cfg: DataConfig) -> tuple[dict[str, tuple[int, Rows]], dict[str, Any]]:
         from vpbench.data import footage
         from vpbench.data.decode import RESIZE_FILTER, decoder_version
 
-        video = footage.package_file(cfg.name)
+        videos = footage.package_files(cfg.name)
         clip_length = cfg.context + cfg.horizon
-        plan = footage.plan_by_sequence(footage.discover(video, "videos"), clip_length, cfg.stride)
+        plan = footage.plan_in_segments([footage.Sequence(video.name, [video], "videos") for video in videos],
+                                        clip_length, cfg.stride)
         splits = {}
         for split, count in _counts(cfg).items():
             specs = plan.clips[split][:count]
             splits[split] = (len(specs), footage.rows(specs, clip_length, cfg.stride, cfg.height, cfg.width, cfg.fit,
                                                       cfg.channels))
         extra = {"source": f"footage:{cfg.name}", "sources": {video.name: {"size": video.stat().st_size,
-                                                                             "sha256": _file_sha256(video)}},
+                                                                             "sha256": _file_sha256(video)}
+                                                               for video in videos},
                  "licence": footage.PACKAGE_FOOTAGE[cfg.name][3], "decoder": decoder_version(),
                  "resize_filter": RESIZE_FILTER, "fit": cfg.fit, "stride": cfg.stride, "clip_length": clip_length,
                  "split_origin": plan.origin}

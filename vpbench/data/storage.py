@@ -128,7 +128,7 @@ def build(path: Path, splits: dict[str, tuple[int, Rows]], extra: dict, progress
     import datasets
 
     columns = {"video": datasets.Value("binary"), "shape": datasets.Sequence(datasets.Value("int32")),
-               "sequence": datasets.Value("string"), "start": datasets.Value("int32")}
+               "sequence": datasets.Value("string"), "start": datasets.Value("int32"), "block": datasets.Value("string")}
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_builds(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-{os.getpid()}-", dir=path.parent))

@@ -88,11 +88,29 @@ def clip_values(runs: pd.DataFrame, clips: pd.DataFrame, metric: str) -> dict[in
     return result
 
 
+def clip_blocks(runs: pd.DataFrame, clips: pd.DataFrame) -> list[str] | None:
+    """The block of each test clip of these runs, in clip order (:mod:`vpbench.data.footage`: the clips of one
+    video's segment), or None where the clips are independent draws or the runs disagree on them."""
+    if "block" not in clips:
+        return None
+    labels = None
+    for _, group in clips[clips["run_id"].isin(runs["run_id"])].groupby("run_id"):
+        blocks = group.sort_values("clip")["block"]
+        if blocks.isna().any():
+            return None
+        if labels is not None and list(blocks) != labels:
+            return None
+        labels = list(blocks)
+    return labels
+
+
 def _comparison(rows: pd.DataFrame, reference: pd.DataFrame | None, clips: pd.DataFrame, metric: str):
-    """The paired difference of ``rows`` against the reference row (None for the reference itself)."""
+    """The paired difference of ``rows`` against the reference row (None for the reference itself), the
+    clips of one block averaged first (:func:`clip_blocks`)."""
     if reference is None or reference.empty or set(rows["label"]) == set(reference["label"]):
         return None
-    return paired_difference(clip_values(rows, clips, metric), clip_values(reference, clips, metric))
+    blocks = clip_blocks(pd.concat([rows, reference]), clips)
+    return paired_difference(clip_values(rows, clips, metric), clip_values(reference, clips, metric), blocks=blocks)
 
 
 def stopped_at(group: pd.DataFrame) -> str | None:
@@ -134,11 +152,17 @@ def _stopping_note(subset: pd.DataFrame) -> str:
         rule += f"; {converged_runs} of {len(trained)} runs converged"
     else:
         rule = f"a fixed budget of {budget} steps (no plateau rule)"
-    return (f"Stopped at step: where each seed's training ended ({rule}); † = not converged (the budget ended it, "
+    note = (f"Stopped at step: where each seed's training ended ({rule}); † = not converged (the budget ended it, "
             "or the rule fired only at its last step). Checkpoints are selected on the val MSE.")
+    if "loss" in trained and trained["loss"].fillna("mse").ne("mse").any():
+        note += (" Rows trained with GAN or LP terms stop and select on the same val MSE: the MSE term of their "
+                 "objective, the one part that is a fixed yardstick (the GAN and LP terms are measured by a "
+                 "discriminator that changes as it trains).")
+    return note
 
 
-def _caption(suite: SuiteRecord, runs: pd.DataFrame, dataset: str, extra: str = "") -> tuple[str, list[str]]:
+def _caption(suite: SuiteRecord, runs: pd.DataFrame, clips: pd.DataFrame, dataset: str,
+             extra: str = "") -> tuple[str, list[str]]:
     """``(caption, notes)``: one short sentence (what, scale, seeds) and the conventions, one note each."""
     subset = runs[runs["dataset"] == dataset]
     seeds = sorted(subset["seed"].unique().tolist())
@@ -155,6 +179,10 @@ def _caption(suite: SuiteRecord, runs: pd.DataFrame, dataset: str, extra: str = 
                 if suite.reference else "")
     if compared and len(seeds) == 1:
         compared += " With one seed the intervals cover the test clips only, not seed-to-seed variation."
+    blocks = clip_blocks(subset, clips)
+    if compared and blocks is not None:
+        compared += (f" The {len(blocks)} test clips fall into {len(set(blocks))} blocks (time segments of its "
+                     "videos); the clips of a block are averaged first, so correlated clips count once.")
     notes = [compared, _stopping_note(subset), extra, _unlisted_note(runs, suite), CONVENTIONS]
     return caption, [note for note in notes if note]
 
@@ -223,7 +251,7 @@ def ablation(runs: pd.DataFrame, clips: pd.DataFrame, suite: SuiteRecord, paper:
             units += " Paper columns: Table 3 of Chang et al. 2022, trained on the real Human3.6M."
         units += _size_note(rows, suite.reference)
         tables.append(Table(f"Table 3 layout: {suite.name} on {part.dataset}", columns, rows,
-                            *_caption(suite, runs, part.dataset, units)))
+                            *_caption(suite, runs, clips, part.dataset, units)))
     return tables
 
 
@@ -258,7 +286,7 @@ def losses(runs: pd.DataFrame, clips: pd.DataFrame, suite: SuiteRecord, paper: b
     note = "One column group per data set; the rest of this caption describes the last of them."
     if paper:
         note += " Paper columns: Table 4 of Chang et al. 2022 (real UCF Sports and Human3.6M)."
-    caption = _caption(suite, runs, datasets[-1], note)
+    caption = _caption(suite, runs, clips, datasets[-1], note)
     return [Table(f"Table 4 layout: {suite.name}", columns, list(rows.values()), *caption)]
 
 
@@ -341,7 +369,7 @@ def leaderboard(runs: pd.DataFrame, clips: pd.DataFrame, suite: SuiteRecord, pap
             note += (" Paper columns: Tables 1-2 of Chang et al. 2022 on the real data at full resolution; their "
                      "inference times come from an unnamed GPU at 2160x3840 with no released timing code.")
         tables.append(Table(f"Tables 1-2 layout: {suite.name} on {dataset}", columns, rows,
-                            *_caption(suite, runs, dataset, note)))
+                            *_caption(suite, runs, clips, dataset, note)))
     return tables
 
 
@@ -386,7 +414,8 @@ def profile(runs: pd.DataFrame, clips: pd.DataFrame, suite: SuiteRecord, paper: 
         if paper:
             note += (" Paper columns: Table 3 (Human3.6M geometry) and Table 2 (SJTU4K, seconds for 10 samples on the "
                      "authors' GPU).")
-        tables.append(Table(f"Profile: {suite.name} on {dataset}", columns, rows, *_caption(suite, runs, dataset, note)))
+        tables.append(Table(f"Profile: {suite.name} on {dataset}", columns, rows,
+                            *_caption(suite, runs, clips, dataset, note)))
     return tables
 
 

@@ -161,7 +161,8 @@ def clip_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     if not per_metric:
         return []
     clips = len(next(iter(per_metric.values())))
-    return [{"run_id": record["run_id"], "clip": i,
+    blocks = metrics.get("clip_blocks") or [None] * clips
+    return [{"run_id": record["run_id"], "clip": i, "block": blocks[i],
              **{m: sum(values[i]) / len(values[i]) for m, values in per_metric.items()},
              **{f"{m}@1": values[i][0] for m, values in per_metric.items()}} for i in range(clips)]
 
@@ -179,7 +180,7 @@ def from_store(store, suite) -> tuple[pd.DataFrame, pd.DataFrame]:
     by_id = {r["run_id"]: r for r in records}
     ordered = [by_id[run_id] for run_id in runs["run_id"]] if not runs.empty else []  # clips in the runs' order
     clips = pd.DataFrame([row for r in ordered for row in clip_rows(r)],
-                         columns=["run_id", "clip", *METRICS, *(f"{m}@1" for m in METRICS)])
+                         columns=["run_id", "clip", "block", *METRICS, *(f"{m}@1" for m in METRICS)])
     return runs, clips
 
 
@@ -241,7 +242,8 @@ def suite_definition_in(folder: Path) -> dict[str, Any] | None:
 # runs.csv columns that hold text; every other column of runs.csv and clips.csv (but run_id) holds numbers
 TEXT_COLUMNS = {"suite", "label", "run_id", "model", "config", "dataset", "scale", "task", "loss", "status",
                 "finished_at", "vpbench_version", "git_commit", "lpips_unavailable", "fvd_frames", "fvd_unavailable",
-                "val_curve", "profile_device", "profile_note", "codec", "converged", "stop_reason", "lr_drop_steps"}
+                "val_curve", "profile_device", "profile_note", "codec", "converged", "stop_reason", "lr_drop_steps",
+                "block"}
 METRIC_COLUMN = re.compile(r"^(?:(?:psnr|ssim|lpips|mse_sum|mae_sum)(?:@\d+|_mean)?|psnr_array|fvd)$")
 
 
@@ -281,4 +283,4 @@ def from_csv(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         check_cells(folder / name)
     # round_trip: a float reads back as the very value written (the fast parser may be off by one ulp)
     return (pd.read_csv(folder / RUNS_CSV, float_precision="round_trip"),
-            pd.read_csv(folder / CLIPS_CSV, float_precision="round_trip"))
+            pd.read_csv(folder / CLIPS_CSV, float_precision="round_trip", dtype={"block": "string"}))

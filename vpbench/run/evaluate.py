@@ -61,6 +61,9 @@ def evaluate(cfg: RunConfig, model: Predictor, test_set: ClipDataset, run_dir: P
             written += 1
 
     metrics: dict = {"steps": list(range(1, horizon + 1)), "test_clips": len(test_set)}
+    blocks = test_set.blocks()
+    if blocks is not None:
+        metrics["clip_blocks"] = blocks  # which test clips are correlated (one video's segment)
     for name, chunks in per_clip.items():
         values = group.gather(torch.cat(chunks).double())  # [N, horizon], every process's clips in order
         metrics[name] = {

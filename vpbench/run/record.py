@@ -65,6 +65,8 @@ def import_export(store: Store, folder: Path) -> tuple[int, int]:
         raise VpbenchError(f"{folder / records.RECORDS_JSON}: run {missing[0]} has no metrics (an export written "
                            f"before imports were possible; export it again from its store)")
     store.record_suite(definition)
+    if "block" in clips:  # absent (pd.NA) for independent clips; JSON has None for it
+        clips["block"] = clips["block"].astype(object).where(clips["block"].notna(), None)
     rows_of = {run_id: group.drop(columns="run_id").to_dict("records") for run_id, group in clips.groupby("run_id")}
     imported = present = 0
     for run in runs.itertuples():
