@@ -5,7 +5,7 @@ N real clips once per data set (then cached). This times exactly those calls, on
 geometry, in one process: ``real + predicted`` (the first run on a data set) and ``predicted`` alone
 (every later run), in CPU seconds (``time.process_time``: all threads together) and wall seconds.
 
-Usage: ``python benchmarks/fvd_cost.py [--clips 256] [--frames 5] [--size 32] [--channels 1] [--threads 2]``
+Usage: ``python benchmarks/fvd_cost.py [--clips 256] [--frames 3] [--size 32] [--channels 1] [--threads 2]``
 (the defaults: the leaderboard's moving digits at the small scale, prediction protocol).
 """
 
@@ -22,7 +22,7 @@ from vpbench.measure.fvd import Gaussian, frechet_distance, logits, shared_netwo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=256, help="test clips entering FVD (default 256)")
-    parser.add_argument("--frames", type=int, default=5, help="frames per clip that enter (default 5: the prediction)")
+    parser.add_argument("--frames", type=int, default=3, help="frames per clip that enter (default 3: the prediction)")
     parser.add_argument("--length", type=int, default=16, help="clips are padded to this many frames (eval.fvd_frames)")
     parser.add_argument("--size", type=int, default=32, help="frame side in pixels (default 32)")
     parser.add_argument("--channels", type=int, default=1, help="1 (grey) or 3 (default 1)")

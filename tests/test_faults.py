@@ -169,3 +169,55 @@ def test_a_full_disk_while_checkpointing_fails_the_run_removes_its_temporary_fil
     assert ".pt.tmp'" in records["convlstm"]["error"]  # the file it could not write
     assert records["copy_last"]["status"] == "complete"
     assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.pt"))  # no half-written file stays
+
+
+# --------------------------------------------------------------------------- one claim per run across hosts
+
+
+def _planned_run():
+    from vpbench.config.resolution import RunSpec, resolve
+    from vpbench.run import plan
+
+    (run,) = plan.identify([("ConvLSTM", resolve(RunSpec("convlstm", "moving_digits"), "smoke"))])
+    return run
+
+
+def test_a_run_leased_by_another_host_is_left_to_it_until_its_lease_expires(tmp_path):
+    import torch
+
+    from vpbench.run import plan
+    from vpbench.store import Store
+
+    store, run, runs_dir = Store(tmp_path / "results.sqlite"), _planned_run(), tmp_path / "runs"
+    assert store.take_lease(run.run_id, "elsewhere:41:feed", 60) is None  # another host executes it
+    busy = plan.claim(store, run, runs_dir, None, {}, torch.device("cpu"))
+    assert busy.status == "busy" and "elsewhere:41:feed (its lease in the store)" in busy.error
+    assert store.get(run.run_id) is None  # nothing recorded for a run another host holds
+    assert store.take_lease(run.run_id, "elsewhere:41:feed", 0.05) is None  # its last heartbeat; then it dies
+    time.sleep(0.1)
+    held = plan.claim(store, run, runs_dir, None, {}, torch.device("cpu"))
+    assert isinstance(held, plan.Claim) and store.get(run.run_id)["status"] == "running"
+    assert store.take_lease(run.run_id, "elsewhere:41:feed", 60) == held._lease.holder  # now this process's
+    held.release()
+    assert store.take_lease(run.run_id, "elsewhere:41:feed", 60) is None  # released: free at once
+
+
+def test_a_lease_is_renewed_while_its_run_executes_and_a_lost_one_is_reported(tmp_path, monkeypatch, capsys):
+    import sqlite3
+
+    import torch
+
+    from vpbench.run import plan
+    from vpbench.store import Store
+
+    monkeypatch.setattr(plan, "LEASE_SECONDS", 0.3)  # a heartbeat every 0.1 s
+    store, run = Store(tmp_path / "results.sqlite"), _planned_run()
+    held = plan.claim(store, run, tmp_path / "runs", None, {}, torch.device("cpu"))
+    time.sleep(0.9)  # three lease lengths: only the heartbeat keeps it
+    assert store.take_lease(run.run_id, "elsewhere:41:feed", 60) == held._lease.holder
+    with sqlite3.connect(store.path) as db:  # another host took it over after an expiry
+        db.execute("UPDATE leases SET holder = 'elsewhere:41:feed', expires_at = expires_at + 60")
+    time.sleep(0.3)
+    assert f"run {run.run_id}: its lease in {store.path} was taken over by another process" in capsys.readouterr().err
+    held.release()
+    assert store.take_lease(run.run_id, "third:7:beef", 60) == "elsewhere:41:feed"  # its lease is not ours to drop

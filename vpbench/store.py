@@ -35,7 +35,11 @@ created_at     ISO time of the first write; updated_at of the last
 Table ``suite_runs(suite, run_id, label)`` records which suite asked for which run and the row
 label it gave it: the same run can belong to several suites and is run once. Table
 ``profiles(key, profile)`` holds one profile per :func:`vpbench.measure.profiling.profile_key` (model config,
-geometry, device): the seeds of a model, and the suites that run it, measure it once.
+geometry, device): the seeds of a model, and the suites that run it, measure it once. Table
+``leases(run_id, holder, expires_at)`` says which process (``host:pid:token``) executes a run and until
+when (Unix seconds): the claim of :func:`vpbench.run.plan.claim`, taken in one transaction, so two hosts
+that share the store never run one run at once; the holder's heartbeat moves the expiry on, and a dead
+holder's run is free again once its expiry passes (the hosts' clocks must agree to within the lease).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ import platform
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
@@ -89,6 +94,11 @@ CREATE TABLE IF NOT EXISTS suites (
     suite TEXT PRIMARY KEY,
     definition TEXT NOT NULL,
     recorded_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+    run_id TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at REAL NOT NULL
 );
 """
 _JSON_FIELDS = ("config", "metrics", "profile", "manifest")
@@ -235,6 +245,29 @@ class Store:
         with self._transaction() as db:
             db.execute("INSERT OR REPLACE INTO profiles (key, profile, created_at) VALUES (?, ?, ?)",
                        (key, _json(profile, "profile"), _now()))
+
+    def take_lease(self, run_id: str, holder: str, seconds: float) -> str | None:
+        """Hold ``run_id`` as ``holder`` for ``seconds``: None when taken (free, expired or already its own),
+        else the holder whose lease has not expired."""
+        now = time.time()
+        with self._transaction() as db:
+            row = db.execute("SELECT holder, expires_at FROM leases WHERE run_id = ?", (run_id,)).fetchone()
+            if row is not None and row["holder"] != holder and row["expires_at"] > now:
+                return row["holder"]
+            db.execute("INSERT OR REPLACE INTO leases (run_id, holder, expires_at) VALUES (?, ?, ?)",
+                       (run_id, holder, now + seconds))
+        return None
+
+    def renew_lease(self, run_id: str, holder: str, seconds: float) -> bool:
+        """Move ``holder``'s lease on ``run_id`` to ``seconds`` from now; False when it no longer holds it."""
+        with self._transaction() as db:
+            cursor = db.execute("UPDATE leases SET expires_at = ? WHERE run_id = ? AND holder = ?",
+                                (time.time() + seconds, run_id, holder))
+            return cursor.rowcount == 1
+
+    def release_lease(self, run_id: str, holder: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM leases WHERE run_id = ? AND holder = ?", (run_id, holder))
 
     # ---------------------------------------------------------------- reads
 
