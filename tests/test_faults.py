@@ -156,11 +156,11 @@ def test_a_full_disk_while_checkpointing_fails_the_run_removes_its_temporary_fil
     from vpbench.run import checkpoints
     from vpbench.store import Store
 
-    def full(obj, handle):  # the first bytes land, then the disk is full: what ENOSPC does mid-write
-        handle.write(b"PK\x03\x04 partial")
-        raise OSError(errno.ENOSPC, "No space left on device", handle.name)
+    def full(handle, data):  # the first bytes land, then the disk is full: what ENOSPC does mid-write
+        handle.write(data[:100])
+        raise OSError(errno.ENOSPC, "No space left on device")  # as file.write raises it: no file name
 
-    monkeypatch.setattr(checkpoints.torch, "save", full)
+    monkeypatch.setattr(checkpoints, "_write", full)
     store = tmp_path / "runs" / "results.sqlite"
     assert cli("run", "--suite", "smoke", "--store", str(store), *SHORT) == 1
     records = {r["label"]: r for r in Store(store).runs(suite="smoke")}
@@ -169,6 +169,50 @@ def test_a_full_disk_while_checkpointing_fails_the_run_removes_its_temporary_fil
     assert ".pt.tmp'" in records["convlstm"]["error"]  # the file it could not write
     assert records["copy_last"]["status"] == "complete"
     assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.pt"))  # no half-written file stays
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 3 MiB tmpfs at ``tmp_path / "disk"`` (skipped where this process may not mount one)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_a_real_full_disk_fails_runs_in_one_line_leaves_no_partial_file_and_recovers(small_disk, capsys):
+    import os
+    import sqlite3
+
+    from vpbench.store import Store
+
+    store = small_disk / "runs" / "results.sqlite"
+    store.parent.mkdir()
+    free = os.statvfs(small_disk)
+    with open(small_disk / "filler", "wb") as handle:  # leave 400 kB: the store fits, a checkpoint does not
+        handle.write(b"\0" * (free.f_bavail * free.f_frsize - 400_000))
+    code = cli("run", "--suite", "smoke", "--store", str(store), *SHORT)
+    out, err = capsys.readouterr()
+    records = Store(store).runs(suite="smoke")
+    failed = [r for r in records if r["status"] == "failed"]
+    assert failed, out + err
+    for record in failed:  # one line naming the errno and the file that could not be written
+        assert "[Errno 28] No space left on device: '" in record["error"] and "\n" not in record["error"]
+        assert "unexpected pos" not in record["error"]
+    if code == 2:  # the store itself filled up: one line blames its filesystem, not the store
+        assert "the store's filesystem refused a write (database or disk is full)" in err
+        assert len(err.strip().splitlines()) == 1
+    else:
+        assert code == 1
+    assert not list(small_disk.rglob("*.tmp"))
+    with sqlite3.connect(store) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    (small_disk / "filler").unlink()  # space again: the same command completes every run
+    assert cli("run", "--suite", "smoke", "--store", str(store), *SHORT) == 0
+    assert {r["status"] for r in Store(store).runs(suite="smoke")} == {"complete"}, capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------- one claim per run across hosts
@@ -200,6 +244,24 @@ def test_a_run_leased_by_another_host_is_left_to_it_until_its_lease_expires(tmp_
     assert store.take_lease(run.run_id, "elsewhere:41:feed", 60) == held._lease.holder  # now this process's
     held.release()
     assert store.take_lease(run.run_id, "elsewhere:41:feed", 60) is None  # released: free at once
+
+
+def test_a_live_lease_of_a_dead_process_on_this_host_does_not_block_its_run(tmp_path):
+    import socket
+
+    import torch
+
+    from vpbench.run import plan
+    from vpbench.store import Store
+
+    child = subprocess.Popen(["true"])
+    child.wait()  # reaped: its pid no longer runs
+    store, run = Store(tmp_path / "results.sqlite"), _planned_run()
+    dead = f"{socket.gethostname()}:{child.pid}:0ld"
+    assert store.take_lease(run.run_id, dead, 60) is None  # it could not give its lease back (a full disk)
+    held = plan.claim(store, run, tmp_path / "runs", None, {}, torch.device("cpu"))
+    assert isinstance(held, plan.Claim)
+    held.release()
 
 
 def test_a_lease_is_renewed_while_its_run_executes_and_a_lost_one_is_reported(tmp_path, monkeypatch, capsys):

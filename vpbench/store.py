@@ -55,7 +55,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from vpbench.errors import StoreError
 DEFAULT_STORE = Path("runs") / "results.sqlite"
@@ -246,13 +246,14 @@ class Store:
             db.execute("INSERT OR REPLACE INTO profiles (key, profile, created_at) VALUES (?, ?, ?)",
                        (key, _json(profile, "profile"), _now()))
 
-    def take_lease(self, run_id: str, holder: str, seconds: float) -> str | None:
-        """Hold ``run_id`` as ``holder`` for ``seconds``: None when taken (free, expired or already its own),
-        else the holder whose lease has not expired."""
+    def take_lease(self, run_id: str, holder: str, seconds: float, dead: Callable[[str], bool] = lambda _: False
+                   ) -> str | None:
+        """Hold ``run_id`` as ``holder`` for ``seconds``: None when taken (free, expired, already its own, or
+        held by a holder that ``dead`` knows to be gone), else the holder whose lease is live."""
         now = time.time()
         with self._transaction() as db:
             row = db.execute("SELECT holder, expires_at FROM leases WHERE run_id = ?", (run_id,)).fetchone()
-            if row is not None and row["holder"] != holder and row["expires_at"] > now:
+            if row is not None and row["holder"] != holder and row["expires_at"] > now and not dead(row["holder"]):
                 return row["holder"]
             db.execute("INSERT OR REPLACE INTO leases (run_id, holder, expires_at) VALUES (?, ?, ?)",
                        (run_id, holder, now + seconds))

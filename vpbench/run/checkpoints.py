@@ -13,6 +13,7 @@ previous one, and to a fresh start when none can be read (:func:`load_latest` sa
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import re
@@ -32,15 +33,26 @@ class Unreadable(Exception):
 
 
 def save(obj: dict[str, Any], path: Path) -> None:
-    """Write ``obj`` to ``path`` atomically and durably (temporary file, fsync, rename, fsync folder)."""
+    """Write ``obj`` to ``path`` atomically and durably (temporary file, fsync, rename, fsync folder).
+
+    The archive is built in memory first and written with plain file I/O, so a full disk is an
+    ``OSError`` (errno 28) naming the file, not the zip writer's ``RuntimeError: unexpected pos``.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with tmp.open("wb") as handle:
-            torch.save(obj, handle)
+            _write(handle, buffer.getbuffer())
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:  # a full disk, a read-only folder, a kill: no half-written file stays behind
+    except OSError as exc:  # a full disk, a read-only folder: no half-written file stays behind
+        tmp.unlink(missing_ok=True)
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(tmp)) from None
+        raise
+    except BaseException:  # a kill
         tmp.unlink(missing_ok=True)
         raise
     folder = os.open(path.parent, os.O_RDONLY)
@@ -48,6 +60,10 @@ def save(obj: dict[str, Any], path: Path) -> None:
         os.fsync(folder)
     finally:
         os.close(folder)
+
+
+def _write(handle, data: memoryview) -> None:
+    handle.write(data)
 
 
 def load(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:

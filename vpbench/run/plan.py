@@ -71,7 +71,7 @@ class Lease:
 
     def take(self) -> str | None:
         """Hold the run and start the heartbeat: None, or the other holder whose lease is live."""
-        other = self.store.take_lease(self.run_id, self.holder, self.seconds)
+        other = self.store.take_lease(self.run_id, self.holder, self.seconds, _gone)
         if other is None:
             self._beat = threading.Thread(target=self._renew, name=f"lease-{self.run_id}", daemon=True)
             self._beat.start()
@@ -88,11 +88,34 @@ class Lease:
                 print(f"run {self.run_id}: lease not renewed ({exc}); retrying", file=sys.stderr, flush=True)
 
     def release(self) -> None:
+        """Stop the heartbeat and give the lease back; where the store refuses the write (a full disk) the
+        lease is left to expire, and a later claim on this host sees that its holder is gone."""
         self._stop.set()
         if self._beat is not None:
             self._beat.join()
             self._beat = None
-            self.store.release_lease(self.run_id, self.holder)
+            try:
+                self.store.release_lease(self.run_id, self.holder)
+            except StoreError:
+                pass
+
+
+def _gone(holder: str) -> bool:
+    """Whether a lease holder (``host:pid:token``) is known to be gone: a process of this host that no
+    longer runs, or an earlier claim of this very process (one that could not give its lease back)."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another host's: only its expiry tells
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 @dataclass
