@@ -97,6 +97,25 @@ def test_videos_layout_stores_the_decoded_resized_frames_and_splits_by_video(tmp
     assert starts == [0, 6, 12]  # test clips do not overlap: each frame is scored once
 
 
+def test_symlinked_folders_are_followed_once_and_loops_and_dangling_links_are_named(tmp_path, private_data, bunny,
+                                                                                    capsys):
+    source, elsewhere = tmp_path / "mine", tmp_path / "elsewhere"
+    (source / "day1").mkdir(parents=True)
+    elsewhere.mkdir()
+    for i, folder in enumerate([source, source / "day1", source / "day1", elsewhere]):
+        write_video(folder / f"clip{i}.mp4", small(bunny[i * 18:(i + 1) * 18], 64, 64))
+    (source / "day2").symlink_to(elsewhere)  # a symlinked folder: followed
+    (source / "day1" / "up").symlink_to(source)  # a loop back to the top
+    (source / "gone.mp4").symlink_to(tmp_path / "deleted.mp4")  # dangling
+    assert cli("data", "prepare", "--source", str(source), "--layout", "videos", "--name", "linked",
+               "--clip-length", "6", "--no-progress") == 0
+    err = capsys.readouterr().err
+    assert f"{source / 'day1' / 'up'}: leads to a folder already read (a symlink loop" in err
+    assert f"{source / 'gone.mp4'}: a symlink that leads to no file or folder" in err
+    manifest = json.loads((prepared_path("linked") / MANIFEST).read_text())
+    assert sorted(manifest["sources"]) == ["clip0.mp4", "day1/clip1.mp4", "day1/clip2.mp4", "day2/clip3.mp4"]
+
+
 def test_human36m_layout_takes_every_fifth_numbered_frame(tmp_path, private_data, bunny):
     subject = tmp_path / "h36m" / "S1"
     subject.mkdir(parents=True)

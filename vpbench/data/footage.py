@@ -36,6 +36,7 @@ import importlib.util
 import itertools
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Literal
@@ -116,6 +117,35 @@ class SplitPlan:
     shared_sequences: int = 0  # sequences with clips in both train and test (paper lists only)
 
 
+def files_under(source: Path) -> list[Path]:
+    """Every file under the folder ``source``, sorted, following symlinked folders.
+
+    A folder reached a second time is not read again: a symlink loop, or a second link to one folder.
+    A symlink that leads nowhere (dangling, or a link to itself) is skipped too. Each is named in one
+    line on stderr, never skipped silently.
+    """
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    pending = [source]
+    while pending:
+        folder = pending.pop()
+        status = folder.stat()
+        if (status.st_dev, status.st_ino) in seen:
+            print(f"{folder}: leads to a folder already read (a symlink loop, or a second link to it): skipped",
+                  file=sys.stderr, flush=True)
+            continue
+        seen.add((status.st_dev, status.st_ino))
+        for entry in sorted(folder.iterdir(), reverse=True):  # popped last first: the walk stays in order
+            if entry.is_dir():
+                pending.append(entry)
+            elif entry.is_file():
+                found.append(entry)
+            elif entry.is_symlink():
+                print(f"{entry}: a symlink that leads to no file or folder (dangling, or a loop): skipped",
+                      file=sys.stderr, flush=True)
+    return sorted(found)
+
+
 def discover(source: Path, kind: str) -> list[Sequence]:
     """Every sequence under ``source`` (a folder, or one video file), in a stable order."""
     if not source.exists():
@@ -125,12 +155,13 @@ def discover(source: Path, kind: str) -> list[Sequence]:
             raise DataError(f"{source}: expected a folder (layout {kind}) or one video file")
         return [Sequence(source.name, [source], "videos")]
     sequences = []
+    files = files_under(source)
     if kind == "videos":
-        for path in sorted(source.rglob("*")):
-            if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
+        for path in files:
+            if path.suffix.lower() in VIDEO_SUFFIXES:
                 sequences.append(Sequence(str(path.relative_to(source)), [path], "videos"))
     else:
-        for folder in sorted({p.parent for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES}):
+        for folder in sorted({p.parent for p in files if p.suffix.lower() in IMAGE_SUFFIXES}):
             groups: dict[str, list[Path]] = {}
             for path in frame_files(folder):
                 groups.setdefault(re.sub(r"\d+$", "", path.stem), []).append(path)
