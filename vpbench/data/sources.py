@@ -283,8 +283,9 @@ def _gib(size: int) -> str:
 def check_fits(configs: list[RunConfig]) -> None:
     """Refuse runs whose data sets would not fit on the data disk, or whose batches would not fit in memory.
 
-    Data sets already built, prepared or on the hub cost nothing; the others are added up against the
-    free space under :func:`~vpbench.data.storage.data_root`. A batch is ``B x T x C x H x W`` float32
+    Data sets already built, prepared or on the hub cost nothing; the others are added up, twice (a build
+    streams its clips to disk, then saves them: :func:`~vpbench.data.storage.build`), against the free
+    space under :func:`~vpbench.data.storage.data_root`. A batch is ``B x T x C x H x W`` float32
     on the host (training or test batch).
     """
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -307,7 +308,8 @@ def check_fits(configs: list[RunConfig]) -> None:
     existing = next(p for p in (root, *root.parents) if p.exists())
     free = shutil.disk_usage(existing).free
     total = sum(needed.values())
-    if total > free:
+    if 2 * total > free:
         largest = max(needed, key=needed.get)
-        raise DataError(f"the data sets to build need {_gib(total)} under {root} but {_gib(free)} is free "
+        raise DataError(f"the data sets to build need {_gib(2 * total)} under {root} while they are written "
+                        f"(twice their {_gib(total)}) but {_gib(free)} is free "
                         f"(largest: {largest.name}, {_gib(needed[largest])} = clips x T x C x H x W bytes)")

@@ -32,7 +32,7 @@ from vpbench.hashing import sha256_of
 SPLITS = ("train", "val", "test")
 MANIFEST = "vpbench_manifest.json"
 FULL_CHECK_BYTES = 1 << 30  # data sets up to this size are hashed in full when first opened by a process
-_CHUNK = 64  # clips per Arrow chunk while building
+_CHUNK, _CHUNK_BYTES = 64, 64 << 20  # a chunk while building: at most 64 clips or 64 MiB
 _SAMPLE_BLOCKS, _SAMPLE_BLOCK = 64, 1 << 16  # the sampled hash reads 64 blocks of 64 KiB spread over the file
 _verified: set[tuple] = set()  # (path, files' sizes and mtimes) checked by this process
 
@@ -123,12 +123,12 @@ def build(path: Path, splits: dict[str, tuple[int, Rows]], extra: dict, progress
     """Write ``splits`` (per split: clip count and rows) as a DatasetDict at ``path``, with its manifest.
 
     Built in a temporary folder beside ``path`` and renamed into place only when complete, so an
-    interrupted build leaves nothing that loads.
+    interrupted build leaves nothing that loads. The rows stream to one Arrow file per split in chunks
+    of at most ``_CHUNK`` clips or ``_CHUNK_BYTES`` bytes, so memory holds one chunk, never the data set;
+    the disk holds the data twice until the saved copy replaces the streamed one.
     """
     import datasets
 
-    columns = {"video": datasets.Value("binary"), "shape": datasets.Sequence(datasets.Value("int32")),
-               "sequence": datasets.Value("string"), "start": datasets.Value("int32"), "block": datasets.Value("string")}
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_builds(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-{os.getpid()}-", dir=path.parent))
@@ -137,23 +137,14 @@ def build(path: Path, splits: dict[str, tuple[int, Rows]], extra: dict, progress
         bar = progress_report.bar(show=progress, total=sum(n for n, _ in splits.values()), desc=f"building {path.name}",
                                   unit="clip")
         for split, (_, rows) in splits.items():
-            chunks, batch = [], []
-            for row in rows:
-                batch.append(row)
-                if len(batch) == _CHUNK:
-                    chunks.append(_chunk(batch, columns))
-                    bar.update(len(batch))
-                    batch = []
-            if batch or not chunks:
-                chunks.append(_chunk(batch, columns))
-                bar.update(len(batch))
-            built[split] = datasets.concatenate_datasets(chunks)
+            built[split] = datasets.Dataset.from_file(str(_stream(rows, tmp / f"{split}.arrow", bar)))
         bar.close()
         datasets.disable_progress_bars()  # our own bar above covers the build
         datasets.DatasetDict(built).save_to_disk(str(tmp / "dataset"))
         write_manifest(tmp / "dataset", {**extra, "clips": {split: len(d) for split, d in built.items()}})
         progress_report.line(f"built {path}: " + ", ".join(f"{len(d)} {split}" for split, d in built.items()) +
                              " clips", show=progress)
+        del built  # the streamed files' memory maps
         try:
             os.replace(tmp / "dataset", path)
         except OSError:
@@ -161,6 +152,42 @@ def build(path: Path, splits: dict[str, tuple[int, Rows]], extra: dict, progress
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+_COLUMNS = ("video", "shape", "sequence", "start", "block")  # the stored columns, in order; rows carry the first
+# two always, the others where the clips come from footage
+
+
+def _features(names: list[str]):
+    import datasets
+
+    kinds = {"video": datasets.Value("binary"), "shape": datasets.Sequence(datasets.Value("int32")),
+             "sequence": datasets.Value("string"), "start": datasets.Value("int32"), "block": datasets.Value("string")}
+    return datasets.Features({name: kinds[name] for name in names})
+
+
+def _stream(rows: Rows, target: Path, bar) -> Path:
+    """Write ``rows`` to the Arrow file ``target`` chunk by chunk; returns ``target``."""
+    from datasets.arrow_writer import ArrowWriter
+
+    writer, names, batch, size = None, None, [], 0
+    for row in rows:
+        if writer is None:
+            names = [name for name in _COLUMNS if name in row]
+            writer = ArrowWriter(features=_features(names), path=str(target))
+        batch.append(row)
+        size += len(row["video"])
+        if len(batch) == _CHUNK or size >= _CHUNK_BYTES:
+            writer.write_batch({name: [r[name] for r in batch] for name in names})
+            bar.update(len(batch))
+            batch, size = [], 0
+    if writer is None:  # an empty split
+        writer = ArrowWriter(features=_features(["video", "shape"]), path=str(target))
+    elif batch:
+        writer.write_batch({name: [r[name] for r in batch] for name in names})
+        bar.update(len(batch))
+    writer.finalize()
+    return target
 
 
 def _remove_abandoned_builds(path: Path) -> None:
@@ -179,14 +206,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _chunk(rows: list[dict], columns: dict):
-    import datasets
-
-    names = [name for name in columns if name in (rows[0] if rows else {"video": 0, "shape": 0})]
-    return datasets.Dataset.from_dict({name: [row[name] for row in rows] for name in names},
-                                      features=datasets.Features({name: columns[name] for name in names}))
 
 
 def decode_row(row: dict) -> np.ndarray:
