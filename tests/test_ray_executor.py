@@ -91,3 +91,28 @@ def test_a_killed_worker_is_retried_and_the_run_resumes_to_the_uninterrupted_met
     assert record["metrics"]["training"]["resumed_from"] >= 20
     _assert_same_metrics(record, reference_run)  # the session's uninterrupted run, on one thread as this task
     assert record["metrics"]["training"]["final_loss"] == reference_run["metrics"]["training"]["final_loss"]
+
+
+@pytest.mark.slow
+def test_two_ray_drivers_on_one_store_train_each_run_once(tmp_path, cli_env):
+    # each driver starts its own local Ray; both plan the same runs at once, and each run is trained by
+    # one of them (the claim: folder lock and lease), the other leaving it or skipping it
+    store = tmp_path / "results.sqlite"
+    args = vpbench_command("run", "--suite", "smoke", "--seeds", "2", "--executor", "ray", "--cpus-per-run", "1",
+                           *RUN, "--set", "train.steps=40", "--store", str(store))
+    drivers = [subprocess.Popen(args, env=cli_env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True) for _ in range(2)]
+    outputs = [driver.communicate(timeout=900)[0] for driver in drivers]
+    assert all(driver.returncode == 0 for driver in drivers), "\n".join(output[-2000:] for output in outputs)
+    records = Store(store).runs(suite="smoke")
+    assert len(records) == 4 and {r["status"] for r in records} == {"complete"}
+    for record in records:
+        trained = sum(f"{record['run_id']}: complete in" in output for output in outputs)
+        assert trained == 1, (record["run_id"], outputs)
+        assert "start 2" not in "".join(outputs)  # nobody resumed a run that never died
+        curve = [step for step, _ in record["metrics"]["training"].get("val_curve") or []]
+        assert curve == sorted(set(curve))
+        log = tmp_path / record["run_id"] / "train.jsonl"
+        if log.is_file():
+            steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+            assert steps == list(range(1, len(steps) + 1))
