@@ -53,8 +53,20 @@ def test_a_model_too_large_to_train_is_refused_before_anything_runs(tmp_path, ca
     assert cli("run", "--model", "convlstm", "--set", setting, "--store", str(store), "--no-progress") == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and re.search(r"model convlstm \(.*" + setting.split(".")[1] + r".*\): [\d,]+ parameters", err)
-    assert "GiB (weights, gradients, Adam), more than this machine's" in err
+    assert re.search(r"training needs at least [\d.]+ GiB, more than the [\d.]+ GiB of memory it would train in", err)
     assert not store.exists() and time.perf_counter() - started < 30
+
+
+def test_a_training_step_whose_activations_do_not_fit_is_refused(tmp_path, capsys):
+    # 20,000 clips of the smoke geometry: 2.6 GB of input passes the data checks, but what autograd would
+    # save for the backward pass does not fit in this machine's memory
+    store = tmp_path / "results.sqlite"
+    assert cli("run", "--model", "convlstm", "--set", "train.batch_size=20000", "--store", str(store),
+               "--no-progress") == 2
+    err = capsys.readouterr().err
+    match = re.search(r"([\d,]+) parameters and ([\d.]+) GiB of activations per training step of 20000 clips", err)
+    assert match and float(match[2]) > 16 * int(match[1].replace(",", "")) / 2**30  # the activations decide
+    assert not store.exists()
 
 
 def test_a_model_whose_build_does_not_end_is_refused(tmp_path, capsys, monkeypatch):
@@ -63,7 +75,7 @@ def test_a_model_whose_build_does_not_end_is_refused(tmp_path, capsys, monkeypat
     monkeypatch.setattr(profiling, "BUILD_SECONDS", 1)
     assert cli("run", "--model", "convlstm", "--set", "model.layers=100000", "--store", str(tmp_path / "s.sqlite"),
                "--no-progress") == 2
-    assert "building it on the meta device took more than 1 s" in capsys.readouterr().err
+    assert "building it and one forward on the meta device took more than 1 s" in capsys.readouterr().err
 
 
 def test_absurd_seed_counts_are_a_usage_error(tmp_path, capsys):

@@ -1,10 +1,12 @@
 """Suites on a local Ray cluster (``--executor ray``): the in-process executor's metrics, runs skipped
-by their hash before scheduling, a killed worker retried and resumed, a failing run recorded."""
+by their hash before scheduling, a killed worker retried and resumed, a failing run recorded, and two
+drivers on one store training each run once."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -94,20 +96,22 @@ def test_a_killed_worker_is_retried_and_the_run_resumes_to_the_uninterrupted_met
 
 
 @pytest.mark.slow
-def test_two_ray_drivers_on_one_store_train_each_run_once(tmp_path, cli_env):
-    # each driver starts its own local Ray; both plan the same runs at once, and each run is trained by
-    # one of them (the claim: folder lock and lease), the other leaving it or skipping it
+@pytest.mark.parametrize("second", ["ray", "inprocess"])
+def test_two_drivers_on_one_store_train_each_run_once(tmp_path, cli_env, second):
+    # a Ray driver (its own local Ray) and a second one, Ray or in process, plan the same runs at once;
+    # each run is trained by one of them (the claim: folder lock and lease), the other leaving or skipping it
     store = tmp_path / "results.sqlite"
-    args = vpbench_command("run", "--suite", "smoke", "--seeds", "2", "--executor", "ray", "--cpus-per-run", "1",
-                           *RUN, "--set", "train.steps=40", "--store", str(store))
-    drivers = [subprocess.Popen(args, env=cli_env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True) for _ in range(2)]
+    common = ["run", "--suite", "smoke", "--seeds", "2", *RUN, "--set", "train.steps=40", "--store", str(store)]
+    commands = [vpbench_command(*common, "--executor", "ray", "--cpus-per-run", "1"),
+                vpbench_command(*common, "--executor", second)]
+    drivers = [subprocess.Popen(command, env=cli_env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True) for command in commands]
     outputs = [driver.communicate(timeout=900)[0] for driver in drivers]
     assert all(driver.returncode == 0 for driver in drivers), "\n".join(output[-2000:] for output in outputs)
     records = Store(store).runs(suite="smoke")
     assert len(records) == 4 and {r["status"] for r in records} == {"complete"}
     for record in records:
-        trained = sum(f"{record['run_id']}: complete in" in output for output in outputs)
+        trained = sum(re.search(rf"{record['run_id']}: complete in [\d.]+ s", output) is not None for output in outputs)
         assert trained == 1, (record["run_id"], outputs)
         assert "start 2" not in "".join(outputs)  # nobody resumed a run that never died
         curve = [step for step, _ in record["metrics"]["training"].get("val_curve") or []]

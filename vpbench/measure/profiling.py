@@ -408,43 +408,62 @@ BUILD_SECONDS = 30  # a model that takes longer to build on the meta device is r
 TRAINING_BYTES_PER_PARAMETER = 16  # float32 weights, their gradients and Adam's two moments
 
 
-def check_trainable(configs: list[RunConfig]) -> None:
-    """Refuse, before anything runs, a model whose training state would not fit in this machine's memory.
+def check_trainable(configs: list[RunConfig], memory: int | None = None) -> None:
+    """Refuse, before anything runs, a model whose training step would not fit in memory.
 
-    Each distinct model config is built once on the meta device (no memory, no data) and its
-    parameters counted; training holds at least 16 bytes per parameter (weights, gradients, Adam's
-    moments), activations not counted. A build that takes over BUILD_SECONDS is refused too. The
+    Each distinct model config is built once on the meta device (no memory, no data) and one training
+    step's forward (a batch of ``train.batch_size`` clips) run on meta tensors. The estimate is two parts.
+    The parameters cost 16 bytes each: weights, gradients and Adam's moments. The activations are what
+    autograd saves for the backward pass, counted by a saved-tensors hook; they are halved under
+    ``train.amp``. That sum is compared with ``memory`` (default: this machine's RAM; a GPU's memory
+    when the runs train on it). A build or forward that takes over BUILD_SECONDS is refused too. The
     error names the config's model section and the sizes.
     """
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if memory is None:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     seen = set()
     for cfg in configs:
-        key = json.dumps([cfg.model, dataclasses.asdict(cfg.data.geometry())], sort_keys=True, default=str)
+        key = json.dumps([cfg.model, dataclasses.asdict(cfg.data.geometry()), cfg.train.batch_size, cfg.train.amp],
+                         sort_keys=True, default=str)
         if key in seen:
             continue
         seen.add(key)
-        parameters = _meta_parameters(cfg)
-        need = parameters * TRAINING_BYTES_PER_PARAMETER
+        parameters, activations = _meta_training_step(cfg)
+        need = parameters * TRAINING_BYTES_PER_PARAMETER + activations
         if need > memory:
-            raise VpbenchError(f"model {cfg.model_name} ({_sizes(cfg.model)}): {parameters:,} parameters; training "
-                               f"them needs at least {need / 2**30:.1f} GiB (weights, gradients, Adam), more than "
-                               f"this machine's {memory / 2**30:.1f} GiB of memory")
+            raise VpbenchError(f"model {cfg.model_name} ({_sizes(cfg.model)}): {parameters:,} parameters and "
+                               f"{activations / 2**30:.1f} GiB of activations per training step of "
+                               f"{cfg.train.batch_size} clips; training needs at least {need / 2**30:.1f} GiB, "
+                               f"more than the {memory / 2**30:.1f} GiB of memory it would train in")
 
 
-def _meta_parameters(cfg: RunConfig) -> int:
+def _meta_training_step(cfg: RunConfig) -> tuple[int, int]:
+    """``(parameters, activation bytes)`` of one training step of ``cfg``, measured on the meta device."""
     def too_slow(signum, frame):
-        raise VpbenchError(f"model {cfg.model_name} ({_sizes(cfg.model)}): building it on the meta device took "
-                           f"more than {BUILD_SECONDS} s; its sizes are beyond what a run can train")
+        raise VpbenchError(f"model {cfg.model_name} ({_sizes(cfg.model)}): building it and one forward on the meta "
+                           f"device took more than {BUILD_SECONDS} s; its sizes are beyond what a run can train")
 
+    saved = [0]
+
+    def count(tensor: torch.Tensor) -> torch.Tensor:
+        saved[0] += tensor.numel() * tensor.element_size()
+        return tensor
+
+    data = cfg.data
     handler = signal.signal(signal.SIGALRM, too_slow)
     signal.alarm(BUILD_SECONDS)
     try:
         with torch.device("meta"):
-            model = registry.build(cfg.model, cfg.data.geometry())
-        return sum(p.numel() for p in model.parameters())
+            model = registry.build(cfg.model, data.geometry())
+            clips = torch.empty(cfg.train.batch_size, data.context + data.horizon, data.channels, data.height,
+                                data.width)  # [B, T, C, H, W]
+            with torch.autograd.graph.saved_tensors_hooks(count, lambda tensor: tensor):
+                model.rollout(clips[:, :data.context], data.horizon, clips[:, data.context:], 0.0, 1.0)
+        parameters = sum(p.numel() for p in model.parameters())
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, handler)
+    return parameters, saved[0] // (2 if cfg.train.amp != "off" else 1)
 
 
 def _sizes(model: dict[str, Any]) -> str:

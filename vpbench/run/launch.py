@@ -111,6 +111,8 @@ def run(selection: Selection, store_path: Path, device: str = "auto", fast: str 
     """Run the selection into the store; exit code 1 when a run failed. ``ray_options``: ``address``,
     ``cpus_per_run``, ``gpus_per_run``, ``max_retries`` (with ``executor="ray"``). ``worker``: ``"K/N"`` in
     one of :func:`run_workers`'s processes, which reports only the runs it ran."""
+    import torch
+
     from vpbench.data import check_fits
     from vpbench.measure.profiling import check_trainable
     from vpbench.run.distributed import SINGLE, join, launched_by_torchrun, leave
@@ -138,7 +140,9 @@ def run(selection: Selection, store_path: Path, device: str = "auto", fast: str 
         raise VpbenchError(f"--fast: {exc}") from None
     check_available(log)
     check_fits([cfg for _, cfg in runs if cfg.task == "train"])
-    check_trainable([cfg for _, cfg in runs if cfg.task == "train"])
+    on_gpu = executor == "inprocess" and here.type == "cuda"
+    check_trainable([cfg for _, cfg in runs if cfg.task == "train"],
+                    torch.cuda.get_device_properties(here).total_memory if on_gpu else None)
     planned = identify(fix_profile_device(runs, device_type))  # a missing data set is an error here
     group, here = join(here) if executor == "inprocess" else (SINGLE, None)  # under torchrun: rank, device
     store = Store(store_path)
