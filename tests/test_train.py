@@ -29,6 +29,14 @@ def test_schedules():
     assert lr_factor(TrainConfig(), 10**6) == 1
 
 
+def _train_convlstm(folder, config, splits):
+    """The smoke ConvLSTM trained from seed 0 under ``config`` in ``folder``: ``(TrainResult, model)``."""
+    folder.mkdir(exist_ok=True)
+    seed_everything(0, True)
+    model, _ = build_smoke("convlstm")
+    return train(config, model, splits, folder, torch.device("cpu"), progress=False), model
+
+
 def test_bf16_autocast_trains_on_the_cpu(tmp_path):
     config = resolve(RunSpec("convlstm"), "smoke", {"train": {"amp": "bf16", "steps": 4, "val_every": 2}})
     model, _ = build_smoke("convlstm")
@@ -50,29 +58,23 @@ def test_early_stopping_ends_a_plateau_and_resumes_to_the_same_stop(tmp_path):
     config = resolve(RunSpec("convlstm"), "smoke", overrides)
     splits = load_splits(config.data, progress=False)
 
-    def run(folder, config):
-        folder.mkdir(exist_ok=True)
-        seed_everything(0, True)
-        model, _ = build_smoke("convlstm")
-        return train(config, model, splits, folder, torch.device("cpu"), progress=False), model
-
-    result, model = run(tmp_path / "a", config)
+    result, model = _train_convlstm(tmp_path / "a", config, splits)
     assert result.converged_at == 15 and result.steps == 15
     lines = [json.loads(line) for line in (tmp_path / "a" / "train.jsonl").read_text().splitlines()]
     assert lines[-1]["step"] == 15 and lines[-1].get("converged") is True
     assert [step for step, _ in result.val_curve] == [5, 10, 15]  # every validation, for the convergence plot
     assert result.val_curve == [(line["step"], line["val_loss"]) for line in lines if "val_loss" in line]
     never = resolve(RunSpec("convlstm"), "smoke", {"train": {**overrides["train"], "patience": 0, "steps": 20}})
-    assert run(tmp_path / "b", never)[0].converged_at is None
+    assert _train_convlstm(tmp_path / "b", never, splits)[0].converged_at is None
 
     # interrupted at step 10, resumed: stops at 15 with the same weights
     short = resolve(RunSpec("convlstm"), "smoke", {"train": {**overrides["train"], "steps": 10}})
-    run(tmp_path / "c", short)
-    resumed, resumed_model = run(tmp_path / "c", config)
+    _train_convlstm(tmp_path / "c", short, splits)
+    resumed, resumed_model = _train_convlstm(tmp_path / "c", config, splits)
     assert resumed.resumed_from == 10 and resumed.converged_at == 15
     assert resumed.val_curve == result.val_curve  # the curve survives the interruption, point for point
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), resumed_model.state_dict().values()))
-    again, _ = run(tmp_path / "c", config)  # a converged run trains no further
+    again, _ = _train_convlstm(tmp_path / "c", config, splits)  # a converged run trains no further
     assert again.converged_at == 15 and again.final_loss == resumed.final_loss
 
 
@@ -84,20 +86,14 @@ def test_the_plateau_rule_drops_the_learning_rate_then_stops_and_resumes_across_
     config = resolve(RunSpec("convlstm"), "smoke", overrides)
     splits = load_splits(config.data, progress=False)
 
-    def run(folder, config):
-        folder.mkdir(exist_ok=True)
-        seed_everything(0, True)
-        model, _ = build_smoke("convlstm")
-        return train(config, model, splits, folder, torch.device("cpu"), progress=False), model
-
-    result, model = run(tmp_path / "a", config)
+    result, model = _train_convlstm(tmp_path / "a", config, splits)
     assert result.lr_drops == [15] and result.converged_at == 25 and result.steps == 25
     lines = {line["step"]: line for line in map(json.loads, (tmp_path / "a" / "train.jsonl").read_text().splitlines())}
     assert lines[15]["lr_drop"] == 0.5 and lines[25].get("converged") is True and "converged" not in lines[15]
     assert lines[15]["lr"] == config.train.lr and lines[16]["lr"] == lines[25]["lr"] == config.train.lr * 0.5
 
     short = resolve(RunSpec("convlstm"), "smoke", {"train": {**overrides["train"], "steps": 20}})
-    assert run(tmp_path / "b", short)[0].converged_at is None  # stopped by its budget, after the drop
-    resumed, resumed_model = run(tmp_path / "b", config)
+    assert _train_convlstm(tmp_path / "b", short, splits)[0].converged_at is None  # stopped by its budget, after the drop
+    resumed, resumed_model = _train_convlstm(tmp_path / "b", config, splits)
     assert resumed.resumed_from == 20 and resumed.lr_drops == [15] and resumed.converged_at == 25
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), resumed_model.state_dict().values()))
