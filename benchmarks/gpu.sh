@@ -10,6 +10,7 @@
 #    -> OUT/speed.json, OUT/speed.md
 # 2. A short training of the ablation suite (small scale, one seed, ABLATION_STEPS steps, fused
 #    paths) in its own store, and its table. -> OUT/ablation/results.sqlite, OUT/ablation.md
+#    (with --quick: the smoke suite at smoke scale, the wiring only -> OUT/smoke/, OUT/smoke.md)
 #
 # Environment: PYTHON (default python3) with vpbench installed; SPEED_MODELS (e.g. convlstm,strpm) to time
 # only those models in step 1; VPBENCH_ASSETS holding OpenCV's
@@ -40,16 +41,16 @@ models=()
 "$python" "$here/benchmarks/speed.py" --device "$device" "${paper[@]}" "${quick[@]}" "${models[@]}" --out "$out" || status=1
 echo "speed: $(( $(date +%s) - start )) s"
 
-echo "== ablation training ($device) =="
 profile=()
 if [ ${#quick[@]} -gt 0 ]; then
-  scale=smoke; steps=4; profile=(--set profile.samples=1 --set profile.throughput_batch=0)  # the wiring, not the timing
+  suite=smoke; scale=smoke; steps=4; profile=(--set profile.samples=1 --set profile.throughput_batch=0)  # the wiring
 else
-  scale=small; steps=${ABLATION_STEPS:-300}
+  suite=ablation; scale=small; steps=${ABLATION_STEPS:-300}
 fi
-store="$out/ablation/results.sqlite"
-"$python" -m vpbench.cli run --suite ablation --scale "$scale" --seeds 1 --device "$device" \
+echo "== $suite training ($device) =="
+store="$out/$suite/results.sqlite"
+"$python" -m vpbench.cli run --suite "$suite" --scale "$scale" --seeds 1 --device "$device" \
   --fast fuse,channels_last --set "train.steps=$steps" "${profile[@]}" --store "$store" --no-progress || status=1
-"$python" -m vpbench.cli table --suite ablation --store "$store" --format markdown > "$out/ablation.md" || status=1
+"$python" -m vpbench.cli table --suite "$suite" --store "$store" --format markdown > "$out/$suite.md" || status=1
 echo "total: $(( $(date +%s) - start )) s"
 exit $status

@@ -1,6 +1,6 @@
 """Suites on a local Ray cluster (``--executor ray``): the in-process executor's metrics, runs skipped
 by their hash before scheduling, a killed worker retried and resumed, a failing run recorded, and two
-drivers on one store training each run once."""
+drivers on one store (two Ray, one in process) training each run once."""
 
 from __future__ import annotations
 
@@ -96,14 +96,13 @@ def test_a_killed_worker_is_retried_and_the_run_resumes_to_the_uninterrupted_met
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("second", ["ray", "inprocess"])
-def test_two_drivers_on_one_store_train_each_run_once(tmp_path, cli_env, second):
-    # a Ray driver (its own local Ray) and a second one, Ray or in process, plan the same runs at once;
-    # each run is trained by one of them (the claim: folder lock and lease), the other leaving or skipping it
+def test_three_drivers_on_one_store_train_each_run_once(tmp_path, cli_env):
+    # two Ray drivers (each its own local Ray) and an in-process executor plan the same runs at once; each
+    # run is trained by one of them (the claim: folder lock and lease), the others leaving or skipping it
     store = tmp_path / "results.sqlite"
     common = ["run", "--suite", "smoke", "--seeds", "2", *RUN, "--set", "train.steps=40", "--store", str(store)]
-    commands = [vpbench_command(*common, "--executor", "ray", "--cpus-per-run", "1"),
-                vpbench_command(*common, "--executor", second)]
+    ray_driver = vpbench_command(*common, "--executor", "ray", "--cpus-per-run", "1")
+    commands = [ray_driver, ray_driver, vpbench_command(*common, "--executor", "inprocess")]
     drivers = [subprocess.Popen(command, env=cli_env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True) for command in commands]
     outputs = [driver.communicate(timeout=900)[0] for driver in drivers]
