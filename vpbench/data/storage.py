@@ -170,7 +170,12 @@ def _stream(rows: Rows, target: Path, bar) -> Path:
     """Write ``rows`` to the Arrow file ``target`` chunk by chunk; returns ``target``."""
     from datasets.arrow_writer import ArrowWriter
 
-    writer, names, batch, size = None, None, [], 0
+    writer, names, batch, size = None, ["video", "shape"], [], 0
+
+    def flush() -> None:
+        writer.write_batch({name: [r[name] for r in batch] for name in names})
+        bar.update(len(batch))
+
     for row in rows:
         if writer is None:
             names = [name for name in _COLUMNS if name in row]
@@ -178,14 +183,12 @@ def _stream(rows: Rows, target: Path, bar) -> Path:
         batch.append(row)
         size += len(row["video"])
         if len(batch) == _CHUNK or size >= _CHUNK_BYTES:
-            writer.write_batch({name: [r[name] for r in batch] for name in names})
-            bar.update(len(batch))
+            flush()
             batch, size = [], 0
-    if writer is None:  # an empty split
-        writer = ArrowWriter(features=_features(["video", "shape"]), path=str(target))
+    if writer is None:  # an empty split: its schema only
+        writer = ArrowWriter(features=_features(names), path=str(target))
     elif batch:
-        writer.write_batch({name: [r[name] for r in batch] for name in names})
-        bar.update(len(batch))
+        flush()
     writer.finalize()
     return target
 
