@@ -69,9 +69,10 @@ def test_early_stopping_ends_a_plateau_and_resumes_to_the_same_stop(tmp_path):
 
     # interrupted at step 10, resumed: stops at 15 with the same weights
     short = resolve(RunSpec("convlstm"), "smoke", {"train": {**overrides["train"], "steps": 10}})
-    _train_convlstm(tmp_path / "c", short, splits)
+    first, _ = _train_convlstm(tmp_path / "c", short, splits)
     resumed, resumed_model = _train_convlstm(tmp_path / "c", config, splits)
     assert resumed.resumed_from == 10 and resumed.converged_at == 15
+    assert resumed.train_seconds > first.train_seconds > 0  # the training time adds up across the two processes
     assert resumed.val_curve == result.val_curve  # the curve survives the interruption, point for point
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), resumed_model.state_dict().values()))
     again, _ = _train_convlstm(tmp_path / "c", config, splits)  # a converged run trains no further

@@ -19,7 +19,8 @@
   the whole budget ran), ``converged`` (true only when the rule ended it before the budget did; empty
   for a run that trains nothing), ``stop_reason`` (``plateau``, ``plateau at the budget`` or ``budget``),
   ``lr_drop_steps`` (the steps whose plateau cut the learning rate, ``;``-separated), ``selected_step``
-  (best validation), ``val_curve`` (``step:value;...`` of the run's val metric)
+  (best validation), ``train_s`` (training seconds summed over every process that trained the run, resumes
+  included; ``wall_s`` is the last process's whole run), ``val_curve`` (``step:value;...`` of the run's val metric)
 * counted at the paper geometry (meta device): ``paper_params_without_norm, paper_macs_per_step_mean,
   paper_macs_per_sample, paper_height, paper_width``
 
@@ -84,7 +85,8 @@ def flatten(record: dict[str, Any], suite: str, version: int, order: int) -> dic
     row.update({"steps_trained": training.get("steps"), "max_steps": training.get("max_steps"),
                 "converged_at": training.get("converged_at"), **stopping(training),
                 "lr_drop_steps": ";".join(map(str, training.get("lr_drops") or [])),
-                "selected_step": training.get("selected_step"), "val_curve": format_curve(training.get("val_curve"))})
+                "selected_step": training.get("selected_step"), "val_curve": format_curve(training.get("val_curve")),
+                "train_s": training.get("train_seconds")})
 
     parameters = profile.get("parameters") or {}
     flops = profile.get("flops") or {}

@@ -104,6 +104,6 @@ def execute_run(cfg: RunConfig, run_dir: Path, device: torch.device, profile: di
         "steps": result.steps, "selected_step": result.best_step, "best_val_loss": result.best_val_loss,
         "final_loss": result.final_loss, "resumed_from": result.resumed_from, "note": result.note,
         "selected_on": "val", "val_metric": cfg.train.val_metric, "converged_at": result.converged_at, "max_steps": cfg.train.steps,
-        "lr_drops": result.lr_drops, "val_curve": result.val_curve,
+        "lr_drops": result.lr_drops, "val_curve": result.val_curve, "train_seconds": result.train_seconds,
     }
     return RunResult(profile, metrics, training)

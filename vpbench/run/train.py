@@ -35,6 +35,7 @@ import math
 import os
 import random
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,8 @@ class TrainResult:
     converged_at: int | None = None  # the step the plateau rule ended training at (None: the whole budget ran)
     lr_drops: list[int] | None = None  # the steps whose plateau cut the learning rate
     val_curve: list[tuple[int, float]] | None = None  # (step, val metric) of every validation, resumed ones included
+    train_seconds: float | None = None  # training time summed over every process that trained it (resumes
+    # included; an interrupted process counts up to its last checkpoint)
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -227,6 +230,7 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
         val_set = ClipDataset(val_set.split, limit=min(tc.val_clips, len(val_set)), frames=val_set.frames)
 
     start, best_val, best_step, resumed_from, loss_value = 0, math.inf, None, None, None
+    seconds_before, started = 0.0, time.perf_counter()  # training time of earlier processes; this one's start
     log_path = run_dir / "train.jsonl"
     state, note = checkpoints.load_latest(run_dir, device, run_id=run_dir.name)  # the folder is named by the run id
     if note and group.main:
@@ -245,6 +249,7 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
         plateau.update(state["plateau"])  # in place: the schedule reads its lr_scale
         loss_value = state["loss"]
         resumed_from = start
+        seconds_before = state.get("train_seconds", 0.0)  # absent in checkpoints written before it was kept
         _set_rng_state(state["rng"])
         if group.main:
             _truncate_log(log_path, start)
@@ -337,6 +342,7 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
                     "step": done, "best_val_loss": best_val, "best_step": best_step, "plateau": dict(plateau), "loss": loss_value,
                     "sampling": {"teacher_forcing": teacher_forcing, "context_forcing": context_forcing},
                     "rng": _rng_state(), "run_id": run_dir.name,
+                    "train_seconds": seconds_before + time.perf_counter() - started,
                 }, run_dir, done)
             log.write(json.dumps(record) + "\n")
             log.flush()
@@ -356,7 +362,8 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
                                          f"({best_step}) cannot be read: {exc}") from None
     steps = plateau["converged_at"] or tc.steps
     return TrainResult(steps, best_step, best_val if best_step else None, loss_value, resumed_from, note,
-                       plateau["converged_at"], list(plateau["drops"]), _val_curve(log_path))
+                       plateau["converged_at"], list(plateau["drops"]), _val_curve(log_path),
+                       seconds_before + time.perf_counter() - started)
 
 
 def _drop_learning_rate(optimizer, scheduler, tc: TrainConfig, step: int, plateau: dict) -> None:
