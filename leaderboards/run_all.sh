@@ -15,6 +15,10 @@ read -r -a SUITES <<< "${SUITES:-ablation convergence_check leaderboard losses}"
 if [ "${1:-}" = progress ]; then
     for suite in "${SUITES[@]}"; do
         "$VPBENCH" export --suite "$suite" --store "$STORE" --out "leaderboards/campaign/$suite" 2>/dev/null || true
+        # a suite with no complete run yet leaves no export behind
+        if [ -f "leaderboards/campaign/$suite/runs.csv" ] && [ "$(wc -l < "leaderboards/campaign/$suite/runs.csv")" -le 1 ]; then
+            rm -rf "leaderboards/campaign/$suite"
+        fi
     done
     exit 0
 fi

@@ -200,6 +200,18 @@ def test_convergence_plot_draws_every_trained_run_and_skips_untrained_suites(tmp
     assert {p.name for p in paths} >= {"convergence_moving_digits.png", "convergence_moving_digits.pdf"}
     assert Image.open(tmp_path / "convergence_moving_digits.png").size[0] > 500
 
+    # a row validated on LPIPS (a perceptual objective) gets its own panel: no axis mixes MSE and LPIPS
+    mixed, _ = _synthetic_leaderboard(crowd=["STRPM"])
+    mixed["val_metric"] = np.where(mixed["label"] == "STRPM", "lpips", "mse")
+    mixed["loss"] = np.where(mixed["label"] == "STRPM", "mse+gan+lp", "mse")
+    _, figure = convergence(mixed, suite, "moving_digits")
+    assert [axis.get_ylabel().split()[1] for axis in figure.axes] == ["MSE", "LPIPS"]
+    assert all(len([line for line in axis.get_lines() if len(line.get_xdata()) > 1]) == 3 for axis in figure.axes)
+    (table,) = [t for t in suite_tables(mixed, _synthetic_leaderboard(crowd=["STRPM"])[1], suite)
+                if "moving_digits" in t.title]
+    assert "STRPM: trained on a perceptual objective (GAN/LP terms), so they stop and select on the val LPIPS" in \
+        " ".join(table.notes)
+
 
 def test_a_row_has_one_colour_in_every_plot_and_intervals_are_points_not_bars():
     from matplotlib.colors import to_hex

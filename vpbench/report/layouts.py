@@ -140,7 +140,7 @@ def _stopping_note(subset: pd.DataFrame) -> str:
     patience = trained["patience"].dropna().astype(int).unique() if "patience" in trained else []
     if len(patience) == 1 and patience[0] > 0:
         delta = float(trained["min_delta"].dropna().iloc[0])
-        plateau = (f"{patience[0]} validations in a row that improve the val MSE by less than {delta:.0%}")
+        plateau = (f"{patience[0]} validations in a row that improve the val metric by less than {delta:.0%}")
         drops = trained["max_lr_drops"].dropna().astype(int).unique() if "max_lr_drops" in trained else []
         if len(drops) == 1 and drops[0] > 0:
             factor = float(trained["drop_factor"].dropna().iloc[0])
@@ -153,12 +153,25 @@ def _stopping_note(subset: pd.DataFrame) -> str:
     else:
         rule = f"a fixed budget of {budget} steps (no plateau rule)"
     note = (f"Stopped at step: where each seed's training ended ({rule}); † = not converged (the budget ended it, "
-            "or the rule fired only at its last step). Checkpoints are selected on the val MSE.")
-    if "loss" in trained and trained["loss"].fillna("mse").ne("mse").any():
-        note += (" Rows trained with GAN or LP terms stop and select on the same val MSE: the MSE term of their "
-                 "objective, the one part that is a fixed yardstick (the GAN and LP terms are measured by a "
-                 "discriminator that changes as it trains).")
+            "or the rule fired only at its last step). ")
+    metric, loss = _column(trained, "val_metric", "mse"), _column(trained, "loss", "mse")
+    perceptual = ", ".join(dict.fromkeys(trained.loc[metric == "lpips", "label"]))
+    if perceptual:
+        note += (f"{perceptual}: trained on a perceptual objective (GAN/LP terms), so they stop and select on the "
+                 "val LPIPS (AlexNet v0.1, mean per predicted frame), the fixed yardstick of that objective; every "
+                 "other row on the val MSE.")
+    else:
+        note += "The rule and the checkpoint selection read the val MSE."
+    adversarial_on_mse = ", ".join(dict.fromkeys(trained.loc[(metric == "mse") & (loss != "mse"), "label"]))
+    if adversarial_on_mse:
+        note += (f" {adversarial_on_mse}: trained with GAN or LP terms, yet stopped and selected on the val MSE "
+                 "(the MSE term of their objective).")
     return note
+
+
+def _column(runs: pd.DataFrame, name: str, absent: str) -> pd.Series:
+    """``runs[name]`` with ``absent`` where it is empty, or everywhere for exports written before it existed."""
+    return runs[name].fillna(absent) if name in runs else pd.Series(absent, index=runs.index)
 
 
 def _caption(suite: SuiteRecord, runs: pd.DataFrame, clips: pd.DataFrame, dataset: str,

@@ -224,35 +224,40 @@ def profile_bars(runs: pd.DataFrame, suite: SuiteRecord, dataset: str) -> Drawn 
 
 
 def convergence(runs: pd.DataFrame, suite: SuiteRecord, dataset: str) -> Drawn | None:
+    """Every run's validation curve, one panel per val metric (``val_metric``: MSE, or LPIPS for rows with a
+    perceptual objective), so no axis mixes the two."""
     subset = runs[(runs["dataset"] == dataset) & (runs["task"] == "train")]
     if "val_curve" not in subset or subset["val_curve"].map(parse_curve).map(len).sum() == 0:
         return None  # nothing trained (copy-last only), or runs stored before curves were
     labels = [label for label in row_labels(subset, suite) if not _untrained(subset, label)]
+    metric = subset["val_metric"].fillna("mse") if "val_metric" in subset else pd.Series("mse", subset.index)
+    panels = [m for m in ("mse", "lpips") if (metric[subset["label"].isin(labels)] == m).any()]
     colours = _colours(runs, suite)
     seeds = sorted(subset["seed"].unique().tolist())
     styles = ["-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1))]
     style_of = {seed: styles[i % len(styles)] for i, seed in enumerate(seeds)}
-    figure, axis = plt.subplots(figsize=(7.5, 4.2))
-    for label in labels:
-        colour = colours[label]
-        for _, run in subset[subset["label"] == label].sort_values("seed").iterrows():
-            curve = parse_curve(run["val_curve"])
-            if not curve:
-                continue
-            steps, losses = zip(*curve)
-            axis.plot(steps, losses, linestyle=style_of[run["seed"]], color=colour, linewidth=1)
-            axis.plot(steps[-1], losses[-1], "o", color=colour, markersize=4,
-                      markerfacecolor=colour if converged(run) else "white")
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 + 3.3 * len(panels), 4.2), squeeze=False)
+    for axis, panel in zip(axes[0], panels):
+        for label in labels:
+            colour = colours[label]
+            for _, run in subset[(subset["label"] == label) & (metric == panel)].sort_values("seed").iterrows():
+                curve = parse_curve(run["val_curve"])
+                if not curve:
+                    continue
+                steps, losses = zip(*curve)
+                axis.plot(steps, losses, linestyle=style_of[run["seed"]], color=colour, linewidth=1)
+                axis.plot(steps[-1], losses[-1], "o", color=colour, markersize=4,
+                          markerfacecolor=colour if converged(run) else "white")
+        axis.set_yscale("log")
+        axis.set_xlabel("training step")
+        axis.set_ylabel(f"validation {panel.upper()} (horizon, autoregressive) ↓")
     handles = [matplotlib.lines.Line2D([], [], color=colours[label], linewidth=2, label=label) for label in labels]
     handles += [matplotlib.lines.Line2D([], [], color="0.3", linestyle=style_of[seed], linewidth=1, label=f"seed {seed}")
                 for seed in seeds]
     handles += [matplotlib.lines.Line2D([], [], color="0.3", marker="o", linestyle="none", label=text,
                                         markerfacecolor=face)
                 for text, face in (("converged (plateau rule)", "0.3"), ("not converged (budget)", "white"))]
-    axis.set_yscale("log")
-    axis.set_xlabel("training step")
-    axis.set_ylabel("validation MSE (horizon, autoregressive) ↓")
-    axis.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    axes[0][-1].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     figure.suptitle(_title(suite, subset, dataset, "validation loss"), fontsize=9)
     return f"convergence_{dataset}", figure
 

@@ -4,7 +4,7 @@
 ``runs`` columns (one row per run, in suite order; empty where a value is absent):
 
 * identity: ``suite, suite_version, order, label, run_id, model, config, dataset, scale, seed, task, loss,
-  patience, min_delta, max_lr_drops, drop_factor, context, horizon, height, width, status, wall_s, finished_at`` (ISO time of the
+  val_metric`` (what validations measure: ``mse`` or ``lpips``), ``patience, min_delta, max_lr_drops, drop_factor, context, horizon, height, width, status, wall_s, finished_at`` (ISO time of the
   record's last write), ``vpbench_version, git_commit`` (from the run's manifest)
 * metrics (means over test clips): ``<metric>@<step>`` for steps 1..horizon and ``<metric>_mean``, for
   psnr, ssim and lpips; ``lpips_unavailable`` gives the reason when LPIPS could not be computed;
@@ -19,7 +19,8 @@
   the whole budget ran), ``converged`` (true only when the rule ended it before the budget did; empty
   for a run that trains nothing), ``stop_reason`` (``plateau``, ``plateau at the budget`` or ``budget``),
   ``lr_drop_steps`` (the steps whose plateau cut the learning rate, ``;``-separated), ``selected_step``
-  (best validation), ``val_curve`` (``step:val_mse;...``)
+  (best validation), ``train_s`` (training seconds summed over every process that trained the run, resumes
+  included; ``wall_s`` is the last process's whole run), ``val_curve`` (``step:value;...`` of the run's val metric)
 * counted at the paper geometry (meta device): ``paper_params_without_norm, paper_macs_per_step_mean,
   paper_macs_per_sample, paper_height, paper_width``
 
@@ -59,7 +60,8 @@ def flatten(record: dict[str, Any], suite: str, version: int, order: int) -> dic
         "label": record.get("label") or config["sources"]["model"], "run_id": record["run_id"],
         "model": record["model"], "config": config["sources"]["model"], "dataset": record["dataset"],
         "scale": record["scale"], "seed": record["seed"], "task": config.get("task", "train"),
-        "loss": config["train"]["loss"], "patience": config["train"].get("patience"),
+        "loss": config["train"]["loss"], "val_metric": config["train"].get("val_metric", "mse"),
+        "patience": config["train"].get("patience"),
         "min_delta": config["train"].get("min_delta"), "max_lr_drops": config["train"].get("lr_drops"),
         "drop_factor": config["train"].get("drop_factor"), "context": data["context"], "horizon": data["horizon"],
         "height": data["height"], "width": data["width"], "status": record["status"], "wall_s": record.get("wall_s"),
@@ -83,7 +85,8 @@ def flatten(record: dict[str, Any], suite: str, version: int, order: int) -> dic
     row.update({"steps_trained": training.get("steps"), "max_steps": training.get("max_steps"),
                 "converged_at": training.get("converged_at"), **stopping(training),
                 "lr_drop_steps": ";".join(map(str, training.get("lr_drops") or [])),
-                "selected_step": training.get("selected_step"), "val_curve": format_curve(training.get("val_curve"))})
+                "selected_step": training.get("selected_step"), "val_curve": format_curve(training.get("val_curve")),
+                "train_s": training.get("train_seconds")})
 
     parameters = profile.get("parameters") or {}
     flops = profile.get("flops") or {}
@@ -240,7 +243,7 @@ def suite_definition_in(folder: Path) -> dict[str, Any] | None:
 
 
 # runs.csv columns that hold text; every other column of runs.csv and clips.csv (but run_id) holds numbers
-TEXT_COLUMNS = {"suite", "label", "run_id", "model", "config", "dataset", "scale", "task", "loss", "status",
+TEXT_COLUMNS = {"suite", "label", "run_id", "model", "config", "dataset", "scale", "task", "loss", "val_metric", "status",
                 "finished_at", "vpbench_version", "git_commit", "lpips_unavailable", "fvd_frames", "fvd_unavailable",
                 "val_curve", "profile_device", "profile_note", "codec", "converged", "stop_reason", "lr_drop_steps",
                 "block"}

@@ -189,11 +189,14 @@ def _datasets(result: SuiteResults) -> list[str]:
     return [d for d in result.suite.datasets if d in present]
 
 
-def validation_svg(curve: list[tuple[int, float]], selected: Any = None, converged: Any = None) -> str:
-    """A run's validation MSE against step as inline SVG (log scale), the selected step ringed and the step
-    early stopping ended training at marked by a vertical line; empty for no curve."""
+def validation_svg(curve: list[tuple[int, float]], selected: Any = None, converged: Any = None,
+                   metric: str = "mse") -> str:
+    """A run's validation ``metric`` (its ``train.val_metric``: mse or lpips) against step as inline SVG (log
+    scale), the selected step ringed and the step early stopping ended training at marked by a vertical line;
+    empty for no curve."""
     if not curve:
         return ""
+    name = metric.upper()
     width, height, left, right, top, bottom = 520, 220, 64, 12, 12, 36
     steps = [s for s, _ in curve]
     logs = [math.log10(v) for _, v in curve if v > 0]
@@ -212,7 +215,7 @@ def validation_svg(curve: list[tuple[int, float]], selected: Any = None, converg
 
     points = " ".join(f"{x(s):.1f},{y(v):.1f}" for s, v in curve if v > 0)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="validation MSE against training step">',
+             f'aria-label="validation {name} against training step">',
              f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" '
              'fill="none" stroke="#999"/>',
              f'<polyline points="{points}" fill="none" stroke="#0072b2" stroke-width="1.5"/>']
@@ -223,7 +226,7 @@ def validation_svg(curve: list[tuple[int, float]], selected: Any = None, converg
     parts.append(f'<text x="{(left + width - right) / 2:.1f}" y="{height - 4}" text-anchor="middle">training step'
                  "</text>")
     parts.append(f'<text x="12" y="{(top + height - bottom) / 2:.1f}" text-anchor="middle" '
-                 f'transform="rotate(-90 12 {(top + height - bottom) / 2:.1f})">val MSE (log)</text>')
+                 f'transform="rotate(-90 12 {(top + height - bottom) / 2:.1f})">val {name} (log)</text>')
     chosen = {int(s): v for s, v in curve}
     if selected is not None and not pd.isna(selected) and int(selected) in chosen:
         step = int(selected)
@@ -282,7 +285,8 @@ def _run_page(row: dict[str, Any], result: SuiteResults, folder: Path, root: Pat
             ("selected step (best validation)", row.get("selected_step")),
             ("patience", row.get("patience")), ("min_delta", row.get("min_delta"))])]
         curve = record_io.parse_curve(row.get("val_curve"))
-        svg = validation_svg(curve, row.get("selected_step"), converged)
+        metric = row.get("val_metric") if isinstance(row.get("val_metric"), str) else "mse"
+        svg = validation_svg(curve, row.get("selected_step"), converged, metric)
         body.append(svg or "<p>No validation curve (nothing trained, or stored before curves were).</p>")
     body += ["<h2>Profile</h2>", _pairs([(k, row.get(k)) for k in PROFILE_FIELDS if k in row])]
     samples = _run_samples(result, run_id, folder / run_id)

@@ -61,6 +61,11 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def needs_lpips(cfg: RunConfig) -> bool:
+    """Whether a run uses the LPIPS network: its test metrics, or its validations (``train.val_metric``)."""
+    return cfg.task == "train" and (cfg.eval.lpips or cfg.train.val_metric == "lpips")
+
+
 def execute_run(cfg: RunConfig, run_dir: Path, device: torch.device, profile: dict | None = None,
                 lpips_model: LPIPSModel | None = None, progress: bool = True, fast: FastPaths = FastPaths(),
                 group: Group = SINGLE, log: str = "none") -> RunResult:
@@ -68,6 +73,7 @@ def execute_run(cfg: RunConfig, run_dir: Path, device: torch.device, profile: di
 
     ``profile``: the profile a run of the same model config and geometry measured before
     (:func:`~vpbench.measure.profiling.profile_key`), reused as it is; None measures it here.
+    ``lpips_model``: the LPIPS network of :func:`needs_lpips` (None where the run needs none).
     ``fast``: the model-level fast paths to train and evaluate with (fuse, channels_last, compile;
     :func:`vpbench.run.fast.accelerate`); they change no parameter and no run id. ``group``: the
     processes training this run together; process 0 profiles and prepares the data first. ``log``:
@@ -87,15 +93,17 @@ def execute_run(cfg: RunConfig, run_dir: Path, device: torch.device, profile: di
     model = accelerate(registry.build(cfg.model, cfg.data.geometry()).to(device), fast.for_training())
     board = TensorBoardLog(run_dir) if log == "tensorboard" and group.main else None
     try:
-        result = train(cfg, model, splits, run_dir, device, progress=progress, group=group, board=board)
+        result = train(cfg, model, splits, run_dir, device, progress=progress, group=group, board=board,
+                       lpips_model=lpips_model)
     finally:
         if board is not None:
             board.close()
-    metrics = evaluate(cfg, model, splits["test"], run_dir, device, lpips_model, progress=progress, group=group)
+    metrics = evaluate(cfg, model, splits["test"], run_dir, device, lpips_model if cfg.eval.lpips else None,
+                       progress=progress, group=group)
     training = {
         "steps": result.steps, "selected_step": result.best_step, "best_val_loss": result.best_val_loss,
         "final_loss": result.final_loss, "resumed_from": result.resumed_from, "note": result.note,
-        "selected_on": "val", "converged_at": result.converged_at, "max_steps": cfg.train.steps,
-        "lr_drops": result.lr_drops, "val_curve": result.val_curve,
+        "selected_on": "val", "val_metric": cfg.train.val_metric, "converged_at": result.converged_at, "max_steps": cfg.train.steps,
+        "lr_drops": result.lr_drops, "val_curve": result.val_curve, "train_seconds": result.train_seconds,
     }
     return RunResult(profile, metrics, training)

@@ -20,7 +20,7 @@ import torch
 
 from vpbench.measure.metrics import LPIPSModel, load_lpips
 from vpbench.run.distributed import SINGLE, Group
-from vpbench.run.execute import execute_run, resolve_device
+from vpbench.run.execute import execute_run, needs_lpips, resolve_device
 from vpbench.run.fast import FastPaths
 from vpbench.run.plan import Claim, Outcome, PlannedRun, claim, failure_message, settled, unclaimable
 from vpbench.run.record import record_failure, record_result
@@ -46,7 +46,7 @@ class InProcessExecutor:
         self._lpips: LPIPSModel | None = None
 
     def _lpips_model(self, run: PlannedRun) -> LPIPSModel | None:
-        if not run.cfg.eval.lpips:
+        if not needs_lpips(run.cfg):
             return None
         if self._lpips is None:
             self._lpips = load_lpips(self.device)

@@ -41,7 +41,7 @@ from vpbench import progress as progress_report
 from vpbench.config.schema import RunConfig
 from vpbench.errors import VpbenchError
 from vpbench.measure.metrics import load_lpips
-from vpbench.run.execute import RunResult, execute_run, resolve_device
+from vpbench.run.execute import RunResult, execute_run, needs_lpips, resolve_device
 from vpbench.run.fast import FastPaths
 from vpbench.run.plan import Claim, Outcome, PlannedRun, claim, settled, unclaimable
 from vpbench.run.record import record_failure, record_result
@@ -69,7 +69,7 @@ def run_task(cfg: RunConfig, run_dir: str, device_name: str, fast: FastPaths, pr
     starts = _note_worker(folder)
     device = resolve_device(device_name)
     try:
-        lpips_model = load_lpips(device) if cfg.eval.lpips else None
+        lpips_model = load_lpips(device) if needs_lpips(cfg) else None
         result = execute_run(cfg, folder, device, profile, lpips_model, progress=False, fast=fast, log=log)
     except Exception:
         (folder / "error.log").write_text(traceback.format_exc())

@@ -6,8 +6,9 @@ T - 1 next-frame predictions (``loss_on: clip``, the PredRNN/STRPM code's protoc
 horizon only, plus the model's auxiliary loss and, for ``loss: mse+gan[+lp]``, the adversarial
 terms after one discriminator update (:mod:`vpbench.run.adversarial`); clip the gradient norm; step
 Adam and the schedule.
-Every ``val_every`` steps the model predicts the val split autoregressively and the best val MSE
-chooses ``best.pt`` (the test split is never seen here). Every ``checkpoint_every`` steps
+Every ``val_every`` steps the model predicts the val split autoregressively and the best validation
+(its MSE, or its LPIPS under ``val_metric: lpips``, for runs whose objective is perceptual) chooses
+``best.pt`` and drives the plateau rule (the test split is never seen here). Every ``checkpoint_every`` steps
 ``checkpoint-<step>.pt`` stores model, optimiser, schedule, AMP scaler, discriminator and its
 optimiser, step, best-so-far and every RNG state, so a killed run resumes exactly where it was; the
 previous checkpoint is kept until the new one is safely on disk (:mod:`vpbench.run.checkpoints`).
@@ -34,6 +35,7 @@ import math
 import os
 import random
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +55,7 @@ from vpbench.interface.batch_slice import slicing_batches
 from vpbench.run.distributed import SINGLE, Group, check_batch
 from vpbench.errors import NonFiniteError, VpbenchError
 from vpbench.interface.predictor import Predictor
+from vpbench.measure.metrics import LPIPSModel, lpips_distance
 from vpbench.run.sampling import forcing
 from vpbench.config.schema import RunConfig, TrainConfig
 from vpbench.run.tensorboard_log import TensorBoardLog
@@ -64,13 +67,15 @@ BEST = "best.pt"  # model weights at the best validation step
 class TrainResult:
     steps: int  # optimiser steps taken in total (0 when the model has nothing to train)
     best_step: int | None  # the step whose weights best.pt holds
-    best_val_loss: float | None  # val MSE of the horizon at best_step
+    best_val_loss: float | None  # the val metric (train.val_metric) of the horizon at best_step
     final_loss: float | None  # training loss of the last step
     resumed_from: int | None  # the step a previous, interrupted process had reached
     note: str = ""  # what happened besides plain training: skipped, resumed, fell back to an older checkpoint
     converged_at: int | None = None  # the step the plateau rule ended training at (None: the whole budget ran)
     lr_drops: list[int] | None = None  # the steps whose plateau cut the learning rate
-    val_curve: list[tuple[int, float]] | None = None  # (step, val MSE) of every validation, resumed ones included
+    val_curve: list[tuple[int, float]] | None = None  # (step, val metric) of every validation, resumed ones included
+    train_seconds: float | None = None  # training time summed over every process that trained it (resumes
+    # included; an interrupted process counts up to its last checkpoint)
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -153,8 +158,9 @@ class _Rollout(nn.Module):
 
 @torch.no_grad()
 def validate(model: Predictor, dataset: ClipDataset, cfg: RunConfig, device: torch.device,
-             group: Group = SINGLE) -> float:
-    """Mean MSE of the autoregressive horizon over the val split (no randomness is drawn).
+             group: Group = SINGLE, lpips_model: LPIPSModel | None = None) -> float:
+    """The val metric of the autoregressive horizon over the val split (no randomness is drawn): the mean
+    MSE per pixel, or under ``train.val_metric: lpips`` the mean LPIPS per frame (``lpips_model``).
 
     Each of several processes predicts its shard of the split and the sums are added up.
     """
@@ -165,9 +171,14 @@ def validate(model: Predictor, dataset: ClipDataset, cfg: RunConfig, device: tor
     for clips in eval_loader(shard, cfg.eval.batch_size):
         frames = to_float(clips).to(device)  # [B, T, C, H, W]
         with _autocast(cfg.train, device):
-            prediction = model(frames[:, :context], cfg.data.horizon)
-        total += F.mse_loss(prediction.float().clamp(0, 1), frames[:, context:], reduction="sum").item()
-        count += frames[:, context:].numel()
+            prediction = model(frames[:, :context], cfg.data.horizon).float().clamp(0, 1)  # [B, horizon, C, H, W]
+        target = frames[:, context:]
+        if cfg.train.val_metric == "lpips":
+            total += lpips_distance(lpips_model, prediction.flatten(0, 1), target.flatten(0, 1)).sum().item()
+            count += target.shape[0] * target.shape[1]
+        else:
+            total += F.mse_loss(prediction, target, reduction="sum").item()
+            count += target.numel()
     model.train()
     if group.distributed:
         total, count = group.sum(torch.tensor([total, count], dtype=torch.float64)).tolist()
@@ -189,16 +200,21 @@ def validation_strip(model: Predictor, dataset: ClipDataset, cfg: RunConfig, dev
 
 def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_dir: Path,
           device: torch.device, progress: bool = True, group: Group = SINGLE,
-          board: TensorBoardLog | None = None) -> TrainResult:
+          board: TensorBoardLog | None = None, lpips_model: LPIPSModel | None = None) -> TrainResult:
     """Train ``model`` on ``splits["train"]``, selecting on ``splits["val"]``; resumes from ``run_dir``.
 
     ``group``: the processes training this run together (one by default). ``board``: where process 0
     also writes the curves and a prediction strip per validation for TensorBoard (None: nowhere).
+    ``lpips_model``: the LPIPS network ``train.val_metric: lpips`` validates with.
     """
     tc = cfg.train
     parameters = [p for p in model.parameters() if p.requires_grad]
     if not parameters:
         return TrainResult(0, None, None, None, None, note="no trainable parameters: training skipped")
+    if tc.val_metric == "lpips" and (lpips_model is None or not lpips_model.available):
+        reason = lpips_model.source if lpips_model is not None else "no LPIPS network was given"
+        raise VpbenchError(f"train.val_metric = lpips: LPIPS is unavailable ({reason}); install its weights "
+                           "(README) or validate on the MSE with --set train.val_metric=mse")
 
     optimizer = torch.optim.Adam(parameters, lr=tc.lr, weight_decay=tc.weight_decay)
     plateau = {"reference": math.inf, "stale": 0, "converged_at": None, "lr_scale": 1.0, "drops": []}  # the rule's state
@@ -214,6 +230,7 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
         val_set = ClipDataset(val_set.split, limit=min(tc.val_clips, len(val_set)), frames=val_set.frames)
 
     start, best_val, best_step, resumed_from, loss_value = 0, math.inf, None, None, None
+    seconds_before, started = 0.0, time.perf_counter()  # training time of earlier processes; this one's start
     log_path = run_dir / "train.jsonl"
     state, note = checkpoints.load_latest(run_dir, device, run_id=run_dir.name)  # the folder is named by the run id
     if note and group.main:
@@ -232,6 +249,7 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
         plateau.update(state["plateau"])  # in place: the schedule reads its lr_scale
         loss_value = state["loss"]
         resumed_from = start
+        seconds_before = state.get("train_seconds", 0.0)  # absent in checkpoints written before it was kept
         _set_rng_state(state["rng"])
         if group.main:
             _truncate_log(log_path, start)
@@ -290,7 +308,7 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
                       "teacher_forcing": teacher_forcing, "context_forcing": context_forcing, **extra}
 
             if done % tc.val_every == 0 or done == tc.steps:
-                val_loss = validate(model, val_set, cfg, device, group)
+                val_loss = validate(model, val_set, cfg, device, group, lpips_model)
                 record["val_loss"] = val_loss
                 if val_loss < best_val:
                     best_val, best_step = val_loss, done
@@ -313,7 +331,7 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
                 stopping = ("; converged" if plateau["converged_at"] == done else
                             f"; plateau: lr x{plateau['lr_scale']:.3g}" if "lr_drop" in record else "")
                 progress_report.line(f"{run_dir.name} {cfg.model_name}: step {done}/{tc.steps}, loss {loss_value:.4g}, "
-                                     f"val MSE {val_loss:.4g} (best {best_val:.4g} at step {best_step}){stopping}",
+                                     f"val {tc.val_metric.upper()} {val_loss:.4g} (best {best_val:.4g} at step {best_step}){stopping}",
                                      show=progress and group.main)
             checkpoint_due = done % tc.checkpoint_every == 0 or done == tc.steps or plateau["converged_at"] == done
             if checkpoint_due and group.main:
@@ -324,6 +342,7 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
                     "step": done, "best_val_loss": best_val, "best_step": best_step, "plateau": dict(plateau), "loss": loss_value,
                     "sampling": {"teacher_forcing": teacher_forcing, "context_forcing": context_forcing},
                     "rng": _rng_state(), "run_id": run_dir.name,
+                    "train_seconds": seconds_before + time.perf_counter() - started,
                 }, run_dir, done)
             log.write(json.dumps(record) + "\n")
             log.flush()
@@ -343,7 +362,8 @@ def train(cfg: RunConfig, model: Predictor, splits: dict[str, ClipDataset], run_
                                          f"({best_step}) cannot be read: {exc}") from None
     steps = plateau["converged_at"] or tc.steps
     return TrainResult(steps, best_step, best_val if best_step else None, loss_value, resumed_from, note,
-                       plateau["converged_at"], list(plateau["drops"]), _val_curve(log_path))
+                       plateau["converged_at"], list(plateau["drops"]), _val_curve(log_path),
+                       seconds_before + time.perf_counter() - started)
 
 
 def _drop_learning_rate(optimizer, scheduler, tc: TrainConfig, step: int, plateau: dict) -> None:
