@@ -37,5 +37,11 @@ for suite in "${SUITES[@]}"; do
         > "runs/campaign-$suite.log" 2>&1 || echo "$suite: some runs failed (runs/campaign-$suite.log); the rest are exported"
     echo "$suite: $(( $(date +%s) - started )) s of wall time (two workers); log in runs/campaign-$suite.log"
     "$VPBENCH" export --suite "$suite" --store "$STORE" --out "leaderboards/$suite"
+    datasets=$(.venv/bin/python -c 'import json, sys; print(*json.load(open(sys.argv[1]))["datasets"])' \
+        "leaderboards/$suite/suite.json")
+    for dataset in $datasets; do  # every row's prediction of test clip 0, seed 0, under the ground truth
+        "$VPBENCH" samples --suite "$suite" --dataset "$dataset" --store "$STORE" \
+            --out "leaderboards/$suite/samples_$dataset.png" || echo "$suite: no strip for $dataset"
+    done
     rm -rf "leaderboards/campaign/$suite"
 done

@@ -269,7 +269,7 @@ def test_samples_put_models_side_by_side_on_the_same_clip(tmp_path):
 
     from vpbench.errors import VpbenchError
     from vpbench.run.evaluate import GIF_HEADER, write_sample
-    from vpbench.report.samples import compose, frame_index
+    from vpbench.report.samples import compose, frame_index, frame_ranges
 
     clip = torch.rand(8, 1, 16, 16)
     write_sample(clip, clip[4:] * 0.5, tmp_path / "a" / "test000")
@@ -288,6 +288,7 @@ def test_samples_put_models_side_by_side_on_the_same_clip(tmp_path):
     assert (label_band[:, :12] < 128).any() and not (label_band[:, :2] < 128).any(), "the long label is cut at the left edge"
     # the tables' frame index: context t = 1..4, predictions t = 5..8, the first marked
     assert [frame_index(i, 4) for i in range(8)] == ["t=1", "t=2", "t=3", "t=4", "| t=5", "t=6", "t=7", "t=8"]
+    assert frame_ranges(4, 4) == "t = 1..4 context, t = 5..8 predicted"  # the strip's title says the same
     gif = Image.open(tmp_path / "a" / "test000.gif")
     assert gif.n_frames == 8 and gif.height == single.height // 2 - 2 + GIF_HEADER  # a strip row + the header
     header = np.asarray(gif.convert("RGB"))[:GIF_HEADER]

@@ -44,6 +44,11 @@ def frame_index(column: int, context: int) -> str:
     return frame_label(t) if t != context + 1 else "| " + frame_label(t)
 
 
+def frame_ranges(context: int, horizon: int) -> str:
+    """Which indices are context and which predicted, as the column headers number them."""
+    return f"t = 1..{context} context, t = {context + 1}..{context + horizon} predicted"
+
+
 def compose(rows: list[tuple[str, Path]], context: int, horizon: int, title: str) -> Image.Image:
     """One picture from ``(label, sample image)`` pairs of the same clip: ground truth on top, then each
     label's prediction row, a frame index over each column (:func:`frame_index`). A row holds
@@ -104,5 +109,5 @@ def suite_strip(records: list[dict], suite: SuiteRecord, dataset: str | None, cl
         scales.add(runs[0]["scale"])
     data = next(r for r in records if r["dataset"] == dataset)["config"]["data"]
     title = (f"{suite.name} ({', '.join(sorted(scales))}): {dataset}, test clip {clip}, seed "
-             f"{', '.join(map(str, sorted(seeds)))}; t ≤ 0 context, t ≥ 1 predicted")
+             f"{', '.join(map(str, sorted(seeds)))}; {frame_ranges(data['context'], data['horizon'])}")
     return compose(rows, data["context"], data["horizon"], title)

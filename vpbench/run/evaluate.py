@@ -120,7 +120,8 @@ def _to_image(frame: torch.Tensor, scale: int) -> np.ndarray:
 
 def write_sample(clip: torch.Tensor, prediction: torch.Tensor, stem: Path) -> None:
     """``stem.png``: top row context | truth, bottom row blank | prediction; ``stem.gif``: truth | prediction,
-    each frame under a header with its index t (context t ≤ 0, predictions t ≥ 1) and the column names.
+    each frame under a header with its index t (context t = 1..T_in, predictions from T_in + 1, as the
+    tables number them) and the column names.
 
     ``clip`` is ``[T, C, H, W]`` (context then truth), ``prediction`` ``[horizon, C, H, W]``.
     """
