@@ -143,7 +143,8 @@ def test_models_lists_every_registered_model(cli_env):
 def test_baselines_suite_runs_all_seven_models(tmp_path, cli_env):
     store = tmp_path / "results.sqlite"
     short = ["--set", "train.steps=4", "--set", "train.val_every=2", "--set", "train.checkpoint_every=2",
-             "--set", "profile.samples=1", "--set", "profile.throughput_batch=0"]  # each model through the suite, briefly
+             "--set", "profile.samples=1", "--set", "profile.throughput_batch=0", "--set", "profile.fvcore=false",
+             "--set", "eval.lpips=false"]  # each model through the suite, briefly (fvcore and LPIPS: tested apart)
     result = vpbench("run", "--suite", "baselines", "--store", str(store), "--no-progress", *short, env=cli_env)
     assert result.returncode == 0, result.stderr
     assert "done: 7 complete" in result.stdout

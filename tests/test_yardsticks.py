@@ -200,7 +200,8 @@ def test_simvp_and_tau_complete_the_leaderboard_suite_at_smoke_scale(tmp_path):
     from vpbench.config.suites import expand, load_suite
 
     runs = [(label, cfg) for label, cfg in expand(load_suite("leaderboard"), "smoke", seeds=1,
-                                                   cli_overrides={"eval": {"lpips": False, "fvd_clips": 2}})
+                                                   cli_overrides={"eval": {"lpips": False, "fvd_clips": 2},
+                                                                 "profile": {"fvcore": False}})
             if label in ("SimVP", "TAU") and (cfg.data.source != "footage" or _has_vtest())]
     assert {label for label, _ in runs} == {"SimVP", "TAU"}
     assert all(cfg.eval.fvd == "prediction" for _, cfg in runs)  # the suite's FVD, on 2 clips here for time
