@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from vpbench.measure.catalogue import METRICS
-from vpbench.report.records import stopping
+from vpbench.report.records import column_or, stopping
 from vpbench.report.stats import METHOD, mean_ci, paired_difference
 from vpbench.report.tables import CONVENTIONS, METRIC_LABELS, Column, Table, arrow, runs_table
 from vpbench.report.suite_record import SuiteRecord
@@ -154,7 +154,7 @@ def _stopping_note(subset: pd.DataFrame) -> str:
         rule = f"a fixed budget of {budget} steps (no plateau rule)"
     note = (f"Stopped at step: where each seed's training ended ({rule}); † = not converged (the budget ended it, "
             "or the rule fired only at its last step). ")
-    metric, loss = _column(trained, "val_metric", "mse"), _column(trained, "loss", "mse")
+    metric, loss = column_or(trained, "val_metric", "mse"), column_or(trained, "loss", "mse")
     perceptual = ", ".join(dict.fromkeys(trained.loc[metric == "lpips", "label"]))
     if perceptual:
         note += (f"{perceptual}: trained on a perceptual objective (GAN/LP terms), so they stop and select on the "
@@ -167,11 +167,6 @@ def _stopping_note(subset: pd.DataFrame) -> str:
         note += (f" {adversarial_on_mse}: trained with GAN or LP terms, yet stopped and selected on the val MSE "
                  "(the MSE term of their objective).")
     return note
-
-
-def _column(runs: pd.DataFrame, name: str, absent: str) -> pd.Series:
-    """``runs[name]`` with ``absent`` where it is empty, or everywhere for exports written before it existed."""
-    return runs[name].fillna(absent) if name in runs else pd.Series(absent, index=runs.index)
 
 
 def _caption(suite: SuiteRecord, runs: pd.DataFrame, clips: pd.DataFrame, dataset: str,

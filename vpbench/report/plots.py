@@ -35,7 +35,7 @@ from adjustText import adjust_text  # noqa: E402
 
 from vpbench.measure.catalogue import METRICS  # noqa: E402
 from vpbench.report.layouts import converged, row_labels  # noqa: E402
-from vpbench.report.records import parse_curve  # noqa: E402
+from vpbench.report.records import column_or, parse_curve  # noqa: E402
 from vpbench.report.stats import mean_ci  # noqa: E402
 from vpbench.report.tables import FORMATS, METRIC_LABELS, arrow  # noqa: E402
 from vpbench.report.suite_record import SuiteRecord  # noqa: E402
@@ -230,7 +230,7 @@ def convergence(runs: pd.DataFrame, suite: SuiteRecord, dataset: str) -> Drawn |
     if "val_curve" not in subset or subset["val_curve"].map(parse_curve).map(len).sum() == 0:
         return None  # nothing trained (copy-last only), or runs stored before curves were
     labels = [label for label in row_labels(subset, suite) if not _untrained(subset, label)]
-    metric = subset["val_metric"].fillna("mse") if "val_metric" in subset else pd.Series("mse", subset.index)
+    metric = column_or(subset, "val_metric", "mse")
     panels = [m for m in ("mse", "lpips") if (metric[subset["label"].isin(labels)] == m).any()]
     colours = _colours(runs, suite)
     seeds = sorted(subset["seed"].unique().tolist())

@@ -287,3 +287,8 @@ def from_csv(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     # round_trip: a float reads back as the very value written (the fast parser may be off by one ulp)
     return (pd.read_csv(folder / RUNS_CSV, float_precision="round_trip"),
             pd.read_csv(folder / CLIPS_CSV, float_precision="round_trip", dtype={"block": "string"}))
+
+
+def column_or(runs: pd.DataFrame, name: str, absent: str) -> pd.Series:
+    """``runs[name]`` with ``absent`` where it is empty, or everywhere for exports written before it existed."""
+    return runs[name].fillna(absent) if name in runs else pd.Series(absent, index=runs.index)
