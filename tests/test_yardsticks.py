@@ -91,6 +91,23 @@ def test_fvd_of_a_set_against_itself_is_zero_and_grows_with_noise(i3d, clips):
     assert all(later > earlier for earlier, later in zip(distances, distances[1:])), distances
 
 
+@pytest.mark.parametrize("shape, kernel, stride", [((2, 5, 7, 11, 11), (3, 3, 3), (1, 1, 1)),
+                                                   ((1, 4, 6, 13, 12), (1, 3, 3), (1, 2, 2)),
+                                                   ((1, 3, 7, 9, 9), (3, 3, 3), (2, 2, 2)),
+                                                   ((2, 3, 3, 7, 6), (2, 2, 2), (2, 2, 2))])
+def test_the_separable_max_pool_equals_max_pool3d_with_tf_same_padding(shape, kernel, stride):
+    import math
+
+    import torch.nn.functional as F
+    from vpbench.measure.i3d import max_pool_same, same_padding
+
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    reference = F.max_pool3d(F.pad(x, same_padding(x.shape[-3:], kernel, stride), value=-math.inf), kernel, stride)
+    pooled = max_pool_same(x, kernel, stride)
+    assert pooled.shape[-3:] == tuple(math.ceil(n / s) for n, s in zip(shape[-3:], stride))
+    assert torch.equal(pooled, reference)
+
+
 def test_the_weight_loaders_refuse_a_pickle_naming_anything_but_numpy_and_a_wrong_checksum(tmp_path):
     from vpbench.measure.i3d import load_i3d
     from vpbench.safe_pickle import load_arrays
