@@ -95,7 +95,9 @@ def export(suite: str, out: Path, store_path: Path, fallback: Fallback) -> list[
     """``vpbench export``: runs.csv, clips.csv, suite.json and records.json of a suite."""
     check_out_folder(out)
     record, runs, clips = suite_frames(suite, store_path, None, fallback)
-    return records.export(runs, clips, out, record.record(), records.details(Store(store_path), record))
+    store = Store(store_path)
+    paths = records.export(runs, clips, out, record.record(), records.details(store, record))
+    return paths + records.export_samples(store, list(runs["run_id"]), out)
 
 
 def plot(suite: str, out: Path, store_path: Path, source: Path | None, fallback: Fallback) -> list[Path]:

@@ -220,6 +220,35 @@ def export(runs: pd.DataFrame, clips: pd.DataFrame, out: Path, definition: dict[
     return paths
 
 
+SAMPLE_FILES = ("test000.png", "test000.gif")  # test clip 0's strip and GIF: what the samples strip and the site show
+
+
+def sample_folder(out: Path, run_id: str) -> Path:
+    """Where an export keeps a run's first test sample: ``<out>/runs/<run_id>/samples/``; an imported run's
+    folder is ``<out>/runs/<run_id>``, so strips and run pages draw from a fresh store too."""
+    return out / "runs" / run_id / "samples"
+
+
+def export_samples(store: Any, run_ids: list[str], out: Path) -> list[Path]:
+    """Copy each run's test clip 0 (:data:`SAMPLE_FILES`, some 30 kB a run) from its run folder into
+    :func:`sample_folder`; a run whose folder holds none (a profile-only run, an older import) is skipped."""
+    import shutil
+
+    written = []
+    for run_id in run_ids:
+        record = store.get(run_id)
+        if record is None or not record.get("run_dir"):
+            continue
+        target = sample_folder(out, run_id)
+        for name in SAMPLE_FILES:
+            source = Path(record["run_dir"]) / "samples" / name
+            if source.is_file() and source.resolve() != (target / name).resolve():
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target / name)
+                written.append(target / name)
+    return written
+
+
 def details_in(folder: Path) -> dict[str, dict[str, Any]]:
     """The records.json that :func:`export` wrote beside the CSV, or {} (an export from before it did)."""
     path = folder / RECORDS_JSON

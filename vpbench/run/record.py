@@ -49,7 +49,8 @@ def import_export(store: Store, folder: Path) -> tuple[int, int]:
 
     Each imported run keeps its config, manifest, profile, wall time and metrics; of every clip's
     every step only what clips.csv holds (each clip's mean and first predicted frame) comes back, and
-    its run folder is ``imported from <folder>`` (no checkpoints, no samples). The suite's definition
+    its run folder is the export's ``runs/<run_id>`` (test clip 0's strip and GIF, no checkpoints), or
+    ``imported from <folder>`` for an export without it. The suite's definition
     and labels come from ``suite.json`` and ``runs.csv``.
     """
     from vpbench.errors import VpbenchError
@@ -75,7 +76,9 @@ def import_export(store: Store, folder: Path) -> tuple[int, int]:
         if held is not None and held["status"] == "complete":
             present += 1
         else:
-            store.start(run.run_id, entry["config"], f"imported from {folder}")
+            samples = records.sample_folder(folder, run.run_id)  # the export's copy of its first test sample
+            run_dir = samples.parent.resolve() if samples.is_dir() else f"imported from {folder}"
+            store.start(run.run_id, entry["config"], run_dir)
             store.update(run.run_id, manifest=entry["manifest"], profile=entry["profile"])
             store.complete(run.run_id, {**entry["metrics"], "clip_rows": rows_of.get(run.run_id, [])},
                            entry["wall_s"])
