@@ -12,8 +12,10 @@ STORE=${STORE:-runs/leaderboards.sqlite}
 VPBENCH=${VPBENCH:-.venv/bin/vpbench}
 read -r -a SUITES <<< "${SUITES:-ablation convergence_check leaderboard losses}"
 
+DONE=leaderboards/campaign/completed  # the suites whose final export is in leaderboards/<suite>/, one per line
 if [ "${1:-}" = progress ]; then
     for suite in "${SUITES[@]}"; do
+        if grep -qx "$suite" "$DONE" 2>/dev/null; then continue; fi
         "$VPBENCH" export --suite "$suite" --store "$STORE" --out "leaderboards/campaign/$suite" 2>/dev/null || true
         # a suite with no complete run yet leaves no export behind
         if [ -f "leaderboards/campaign/$suite/runs.csv" ] && [ "$(wc -l < "leaderboards/campaign/$suite/runs.csv")" -le 1 ]; then
@@ -44,4 +46,5 @@ for suite in "${SUITES[@]}"; do
             --out "leaderboards/$suite/samples_$dataset.png" || echo "$suite: no strip for $dataset"
     done
     rm -rf "leaderboards/campaign/$suite"
+    grep -qx "$suite" "$DONE" 2>/dev/null || echo "$suite" >> "$DONE"
 done
