@@ -34,8 +34,8 @@ def main() -> None:
     runs, clips = from_csv(args.folder)
     for dataset, subset in runs.groupby("dataset", sort=False):
         labels = list(dict.fromkeys(subset["label"]))
-        pairs = [tuple(p.split("=", 1)) for p in args.pair] or [(label, args.reference) for label in labels
-                                                                 if label != args.reference]
+        pairs = [split_pair(p, labels) for p in args.pair] or [(label, args.reference) for label in labels
+                                                                if label != args.reference]
         for row, reference in pairs:
             if row not in labels or reference not in labels:
                 raise SystemExit(f"{args.folder}: {dataset}: no row labelled {row if row not in labels else reference!r} "
@@ -54,6 +54,16 @@ def main() -> None:
                                  f"{c.difference * scale:+.{digits}f} ± {c.half_width * scale:.{digits}f}"
                                  f"{'*' if c.significant else ''}")
             print(f"| {row} | {reference} | " + " | ".join(cells) + f" | {stopped_at(group) or '-'} |")
+
+
+def split_pair(text: str, labels: list[str]) -> tuple[str, str]:
+    """``ROW=REFERENCE`` split at the ``=`` whose two sides are both labels (labels such as
+    ``RPM (θ=5, τ=1)`` hold an ``=`` of their own); else at the first one."""
+    cuts = [i for i, char in enumerate(text) if char == "="]
+    for i in cuts:
+        if text[:i] in labels and text[i + 1:] in labels:
+            return text[:i], text[i + 1:]
+    return tuple(text.split("=", 1)) if cuts else (text, "")
 
 
 if __name__ == "__main__":
