@@ -3,7 +3,7 @@
 # static site over them (leaderboards/site/index.html; it links the PNGs here, it does not copy them).
 set -euo pipefail
 VPBENCH=${VPBENCH:-.venv/bin/vpbench}
-for suite in ablation losses leaderboard profile smoke residual_speed convlstm_budget; do
+for suite in ablation convergence_check losses leaderboard profile smoke residual_speed convlstm_budget; do
     dir="leaderboards/$suite"
     [ -f "$dir/runs.csv" ] || continue
     "$VPBENCH" table --suite "$suite" --from "$dir" --paper --format markdown > "$dir/table.md"

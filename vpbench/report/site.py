@@ -303,13 +303,19 @@ def _run_page(row: dict[str, Any], result: SuiteResults, folder: Path, root: Pat
 
 
 def _run_samples(result: SuiteResults, run_id: str, folder: Path) -> list[tuple[Path, str]]:
-    """The run's first test sample (strip and GIF), copied beside its page from its run folder (store only)."""
+    """The run's first test sample (strip and GIF): linked where an export keeps it
+    (:func:`vpbench.report.records.sample_folder`), or copied beside its page from its run folder (a store)."""
+    captions = ((".png", "test clip 0: context | truth above, prediction below"),
+                (".gif", "test clip 0, frame by frame: truth | prediction"))
+    if result.folder is not None:
+        kept = record_io.sample_folder(result.folder, run_id)
+        return [(kept / f"test000{suffix}", caption) for suffix, caption in captions
+                if (kept / f"test000{suffix}").is_file()]
     record = next((r for r in result.records or [] if r["run_id"] == run_id), None)
     if record is None or not record.get("run_dir"):
         return []
     found = []
-    for suffix, caption in ((".png", "test clip 0: context | truth above, prediction below"),
-                            (".gif", "test clip 0, frame by frame: truth | prediction")):
+    for suffix, caption in captions:
         source = Path(record["run_dir"]) / "samples" / f"test000{suffix}"
         if source.is_file():
             folder.mkdir(parents=True, exist_ok=True)
