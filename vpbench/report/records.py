@@ -193,14 +193,15 @@ EXPORTED_FIELDS = ("config", "manifest", "metrics", "profile", "wall_s")
 def details(store, suite) -> dict[str, dict[str, Any]]:
     """``{run_id: {"config", "manifest", "metrics", "profile", "wall_s"}}`` of a suite's complete runs: what a
     run's page shows besides its row, and what :func:`vpbench.run.record.import_export` needs to take the
-    run back into a store. The metrics leave out every clip's every step (``per_clip``): clips.csv holds
-    what the report reads of them."""
+    run back into a store. The metrics leave out every clip's every step (``per_clip``) and an imported
+    run's clip rows (``clip_rows``): clips.csv holds what the report reads of them, and an import takes
+    them from there."""
     exported = {}
     for r in store.runs(suite=suite.name, status="complete"):
         entry = {field: r.get(field) for field in EXPORTED_FIELDS}
         metrics = entry["metrics"] or {}
         entry["metrics"] = {key: {k: v for k, v in value.items() if k != "per_clip"} if isinstance(value, dict)
-                            else value for key, value in metrics.items()}
+                            else value for key, value in metrics.items() if key != "clip_rows"}
         exported[r["run_id"]] = entry
     return exported
 
