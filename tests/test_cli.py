@@ -111,7 +111,8 @@ def test_a_fresh_store_takes_an_export_back_and_skips_its_runs(smoke_run, tmp_pa
     assert strip.returncode == 0 and (tmp_path / "strip.png").is_file(), strip.stderr  # drawn from the export's copies
     assert vpbench("export", "--suite", "smoke", "--store", str(fresh), "--out", str(again), env=cli_env).returncode == 0
     assert (again / "clips.csv").read_bytes() == (exported / "clips.csv").read_bytes()
-    assert (again / "records.json").read_bytes() == (exported / "records.json").read_bytes()  # clip rows stay in clips.csv
+    for name in ("records.json", "runs.csv"):  # clip rows stay in clips.csv; each run keeps when it finished
+        assert (again / name).read_bytes() == (exported / name).read_bytes(), name
     tables = [vpbench("table", "--suite", "smoke", "--from", str(folder), env=cli_env).stdout for folder in (exported, again)]
     assert tables[0] == tables[1] and "| convlstm" in tables[0]
     (exported / "records.json").write_text("{}")

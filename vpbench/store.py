@@ -219,8 +219,9 @@ class Store:
             db.execute("INSERT OR REPLACE INTO suite_runs (suite, run_id, label) VALUES (?, ?, ?)",
                        (suite, run_id, label))
 
-    def update(self, run_id: str, **fields: Any) -> None:
-        """Set some of: status, error, metrics, profile, manifest, wall_s."""
+    def update(self, run_id: str, updated_at: str | None = None, **fields: Any) -> None:
+        """Set some of: status, error, metrics, profile, manifest, wall_s; ``updated_at`` (ISO time) is now
+        unless given (an imported run keeps the time it finished)."""
         allowed = {"status", "error", "metrics", "profile", "manifest", "wall_s"}
         unknown = set(fields) - allowed
         if unknown:
@@ -231,12 +232,12 @@ class Store:
         assignments = ", ".join(f"{k} = ?" for k in values)
         with self._transaction() as db:
             cursor = db.execute(f"UPDATE runs SET {assignments}, updated_at = ? WHERE run_id = ?",
-                                (*values.values(), _now(), run_id))
+                                (*values.values(), updated_at or _now(), run_id))
             if cursor.rowcount == 0:
                 raise KeyError(f"no run {run_id} in {self.path}")
 
-    def complete(self, run_id: str, metrics: dict, wall_s: float) -> None:
-        self.update(run_id, status="complete", error=None, metrics=metrics, wall_s=wall_s)
+    def complete(self, run_id: str, metrics: dict, wall_s: float, finished_at: str | None = None) -> None:
+        self.update(run_id, finished_at, status="complete", error=None, metrics=metrics, wall_s=wall_s)
 
     def fail(self, run_id: str, error: str, wall_s: float | None = None) -> None:
         self.update(run_id, status="failed", error=error, wall_s=wall_s)

@@ -80,8 +80,9 @@ def import_export(store: Store, folder: Path) -> tuple[int, int]:
             run_dir = samples.parent.resolve() if samples.is_dir() else f"imported from {folder}"
             store.start(run.run_id, entry["config"], run_dir)
             store.update(run.run_id, manifest=entry["manifest"], profile=entry["profile"])
+            finished = run.finished_at if isinstance(run.finished_at, str) else None  # when it ran, not now
             store.complete(run.run_id, {**entry["metrics"], "clip_rows": rows_of.get(run.run_id, [])},
-                           entry["wall_s"])
+                           entry["wall_s"], finished)
             imported += 1
         store.add_to_suite(definition["name"], run.run_id, run.label)
     return imported, present
