@@ -106,7 +106,7 @@ def test_a_fresh_store_takes_an_export_back_and_skips_its_runs(smoke_run, tmp_pa
     rerun = vpbench("run", "--suite", "smoke", "--store", str(fresh), "--no-progress", env=cli_env)
     assert rerun.returncode == 0 and "done: 2 skipped" in rerun.stdout  # taken back, not trained again
     assert not list(fresh.parent.glob("*/checkpoint-*.pt"))
-    assert sorted(path.name for path in exported.glob("runs/*/samples/*")) == ["test000.gif"] * 2 + ["test000.png"] * 2
+    assert sorted(path.name for path in exported.glob("run_samples/*/samples/*")) == ["test000.gif"] * 2 + ["test000.png"] * 2
     strip = vpbench("samples", "--suite", "smoke", "--store", str(fresh), "--out", str(tmp_path / "strip.png"), env=cli_env)
     assert strip.returncode == 0 and (tmp_path / "strip.png").is_file(), strip.stderr  # drawn from the export's copies
     assert vpbench("export", "--suite", "smoke", "--store", str(fresh), "--out", str(again), env=cli_env).returncode == 0

@@ -225,9 +225,9 @@ SAMPLE_FILES = ("test000.png", "test000.gif")  # test clip 0's strip and GIF: wh
 
 
 def sample_folder(out: Path, run_id: str) -> Path:
-    """Where an export keeps a run's first test sample: ``<out>/runs/<run_id>/samples/``; an imported run's
-    folder is ``<out>/runs/<run_id>``, so strips and run pages draw from a fresh store too."""
-    return out / "runs" / run_id / "samples"
+    """Where an export keeps a run's first test sample: ``<out>/run_samples/<run_id>/samples/``; an imported run's
+    folder is ``<out>/run_samples/<run_id>``, so strips and run pages draw from a fresh store too."""
+    return out / "run_samples" / run_id / "samples"
 
 
 def export_samples(store: Any, run_ids: list[str], out: Path) -> list[Path]:

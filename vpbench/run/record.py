@@ -49,7 +49,7 @@ def import_export(store: Store, folder: Path) -> tuple[int, int]:
 
     Each imported run keeps its config, manifest, profile, wall time and metrics; of every clip's
     every step only what clips.csv holds (each clip's mean and first predicted frame) comes back, and
-    its run folder is the export's ``runs/<run_id>`` (test clip 0's strip and GIF, no checkpoints), or
+    its run folder is the export's ``run_samples/<run_id>`` (test clip 0's strip and GIF, no checkpoints), or
     ``imported from <folder>`` for an export without it. The suite's definition
     and labels come from ``suite.json`` and ``runs.csv``.
     """
