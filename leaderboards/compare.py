@@ -41,7 +41,8 @@ def main() -> None:
                 raise SystemExit(f"{args.folder}: {dataset}: no row labelled {row if row not in labels else reference!r} "
                                  f"(labels: {', '.join(labels)})")
         print(f"## {dataset} (LPIPS x 10^-2)")
-        print("| row | vs | " + " | ".join(f"Δ{m.upper()} {w}" for w in ("t=1", "mean") for m, _, _ in METRICS)
+        first = f"t={int(subset['context'].iloc[0]) + 1}"  # the first predicted frame, indexed as the tables do
+        print("| row | vs | " + " | ".join(f"Δ{m.upper()} {w}" for w in (first, "mean") for m, _, _ in METRICS)
               + " | stopped |")
         for row, reference in pairs:
             group, base = subset[subset["label"] == row], subset[subset["label"] == reference]
