@@ -49,8 +49,7 @@ def converged_count(trained: pd.DataFrame) -> int:
     return int((trained["converged"].str.lower() == "true").sum())
 
 
-def status(suite: str, path: Path) -> str:
-    runs, trained = learned_runs(path)
+def status(suite: str, path: Path, runs: pd.DataFrame, trained: pd.DataFrame) -> str:
     converged = converged_count(trained)
     seconds = runs["train_s"] if "train_s" in runs else pd.Series(dtype=float)
     lines = [f"### {suite}: {len(runs)} of {EXPECTED.get(suite, '?')} runs complete ({path.relative_to(HERE)})", "",
@@ -78,9 +77,12 @@ def main() -> None:
     done, learned, counted = 0, 0, []
     for suite in args.suite or SUITES:
         path = export_of(suite)
-        print(status(suite, path) if path else f"### {suite}: not started (no export)", end="\n\n")
-        if path and suite not in NO_RULE:
-            trained = learned_runs(path)[1]
+        if path is None:
+            print(f"### {suite}: not started (no export)", end="\n\n")
+            continue
+        runs, trained = learned_runs(path)
+        print(status(suite, path, runs, trained), end="\n\n")
+        if suite not in NO_RULE:
             done, learned = done + converged_count(trained), learned + len(trained)
             counted.append(suite)
     if learned:
