@@ -2,7 +2,8 @@
 
 For PSNR, SSIM and LPIPS at the first predicted frame and over the horizon, the paired difference
 (row - reference) on the shared seeds and test clips ± the half-width of its 95% variance-components
-t interval, the same statistic the tables print (``*``: the interval excludes zero), and where each seed stopped.
+t interval, the same statistic the tables print (``*``: the interval excludes zero; the clips of one video
+segment averaged first, as blocks), and where each seed stopped.
 Every row is compared against one reference label, or, with ``--pair``, chosen rows against chosen
 references.
 
@@ -16,9 +17,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vpbench.report.layouts import clip_values, stopped_at
+from vpbench.report.layouts import compare_rows, stopped_at
 from vpbench.report.records import from_csv
-from vpbench.report.stats import paired_difference
 
 METRICS = (("psnr", 1.0, 2), ("ssim", 1.0, 3), ("lpips", 100.0, 2))  # name, display scale, digits
 
@@ -49,8 +49,7 @@ def main() -> None:
             cells = []
             for suffix in ("@1", ""):
                 for metric, scale, digits in METRICS:
-                    c = paired_difference(clip_values(group, clips, metric + suffix),
-                                          clip_values(base, clips, metric + suffix))
+                    c = compare_rows(group, base, clips, metric + suffix)
                     cells.append("N/A" if c is None else
                                  f"{c.difference * scale:+.{digits}f} ± {c.half_width * scale:.{digits}f}"
                                  f"{'*' if c.significant else ''}")

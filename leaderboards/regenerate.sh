@@ -9,6 +9,7 @@ for suite in ablation convergence_check losses leaderboard profile smoke residua
     "$VPBENCH" table --suite "$suite" --from "$dir" --paper --format markdown > "$dir/table.md"
     "$VPBENCH" table --suite "$suite" --from "$dir" --paper --format latex > "$dir/table.tex"
     "$VPBENCH" table --suite "$suite" --from "$dir" --paper --format csv > "$dir/table.csv"
+    rm -rf "$dir/plots"  # no plot of a data set that has left the suite stays behind
     "$VPBENCH" plot --suite "$suite" --from "$dir" --out "$dir/plots" > /dev/null
 done
 rm -rf leaderboards/site  # no page of a run that has left the exports stays behind

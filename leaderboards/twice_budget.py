@@ -4,7 +4,8 @@ For each run of `convergence_check/` (seed 0 trained to 16,000 steps, twice the 
 removed), the same config, data set and seed as stopped by the rule in a suite (the ablation, the
 leaderboard, the losses; complete or in progress under `campaign/`): its test PSNR (mean over the
 horizon) both ways, the change, and the half-widths of the comparisons the rule's row enters in its
-suite (its paired difference with every other row on that data set, `vpbench.report.stats`). The rule
+suite (its paired difference with every other row on that data set, as the tables compute it:
+`vpbench.report.layouts.compare_rows`, the clips of one video segment averaged first). The rule
 means converged where the change is smaller than every one of those half-widths.
 
 Usage: ``.venv/bin/python leaderboards/twice_budget.py`` (prints a Markdown table).
@@ -14,10 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from vpbench.report.stats import paired_difference
+from vpbench.report.layouts import compare_rows
 
 HERE = Path(__file__).resolve().parent
 SUITES = ("ablation", "leaderboard", "losses")
@@ -33,12 +33,6 @@ def rule_exports() -> list[tuple[str, Path]]:
                 found.append((suite, folder))
                 break
     return found
-
-
-def per_clip(clips: pd.DataFrame, runs: pd.DataFrame) -> dict[int, np.ndarray]:
-    """``{seed: per-clip PSNR [C]}`` of the runs of one row on one data set."""
-    return {int(run.seed): clips.loc[clips.run_id == run.run_id].sort_values("clip")["psnr"].to_numpy()
-            for run in runs.itertuples()}
 
 
 def main() -> None:
@@ -62,10 +56,10 @@ def main() -> None:
             continue
         suite, runs, clips, rule = match
         on_data = runs[(runs.dataset == long.dataset) & (runs.status == "complete")]
-        mine = per_clip(clips, on_data[on_data.label == rule.label])
+        mine = on_data[on_data.label == rule.label]
         halves = []
         for label, other in on_data[on_data.label != rule.label].groupby("label", sort=False):
-            comparison = paired_difference(mine, per_clip(clips, other))
+            comparison = compare_rows(mine, other, clips, "psnr")
             if comparison is not None:
                 halves.append(comparison.half_width)
         change = long.psnr_mean - rule.psnr_mean

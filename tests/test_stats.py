@@ -1,6 +1,10 @@
 """The statistics: intervals against scipy's, and the paired comparison's error rates by simulation
 (false positives on true nulls, coverage of true effects) in every regime the calibration names."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -83,13 +87,13 @@ def test_tables_compare_footage_rows_on_the_blocks_their_clips_carry():
                           for run_id in runs["run_id"] for clip in range(6)])
     row, reference = runs[runs["label"] == "row"], runs[runs["label"] == "ref"]
     assert layouts.clip_blocks(runs, clips) == blocks
-    comparison = layouts._comparison(row, reference, clips, "psnr")
+    comparison = layouts.compare_rows(row, reference, clips, "psnr")
     expected = paired_difference(layouts.clip_values(row, clips, "psnr"), layouts.clip_values(reference, clips, "psnr"),
                                  blocks=blocks)
     assert comparison == expected and comparison.blocks == 2 and comparison.clips == 6
     independent = clips.assign(block=pd.NA)
     assert layouts.clip_blocks(runs, independent) is None
-    assert layouts._comparison(row, reference, independent, "psnr").blocks == 6
+    assert layouts.compare_rows(row, reference, independent, "psnr").blocks == 6
 
 
 @pytest.mark.parametrize("regime", calibration.REGIMES, ids=lambda r: r.name)
@@ -104,3 +108,27 @@ def test_the_interval_keeps_its_5_percent_and_covers_true_effects(regime):
             low = 0.03 if regime.block_size == 1 else 0.0
             assert low <= rates.false_positive <= 0.07, f"{where}: false positives {rates.false_positive:.3f}"
             assert rates.coverage >= 0.93, f"{where}: coverage {rates.coverage:.3f}"
+
+
+def test_compare_script_prints_the_tables_block_aware_interval(tmp_path):
+    # leaderboards/compare.py, the closing notes' numbers, on an export whose 6 clips form 2 segments: its
+    # mean ΔPSNR cell is the table's comparison on block means, not one that treats the clips as independent
+    rng = np.random.default_rng(5)
+    runs = pd.DataFrame([{"label": label, "seed": seed, "run_id": f"{label}{seed}", "dataset": "footage",
+                          "context": 3} for label in ("row", "ref") for seed in range(3)])
+    blocks = ["v.avi#0"] * 3 + ["v.avi#1"] * 3
+    clips = pd.DataFrame([{"run_id": run_id, "clip": clip, "block": blocks[clip],
+                           **{f"{m}{s}": rng.normal(20, 1) + 2 * (clip >= 3) for m in ("psnr", "ssim", "lpips")
+                              for s in ("", "@1")}}
+                          for run_id in runs["run_id"] for clip in range(6)])
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    clips.to_csv(tmp_path / "clips.csv", index=False)
+    script = Path(__file__).resolve().parents[1] / "leaderboards" / "compare.py"
+    printed = subprocess.run([sys.executable, str(script), str(tmp_path), "ref"], capture_output=True, text=True,
+                             check=True).stdout
+    row = next(line for line in printed.splitlines() if line.startswith("| row | ref |"))
+    blocked = layouts.compare_rows(runs[runs.label == "row"], runs[runs.label == "ref"], clips, "psnr")
+    naive = paired_difference(layouts.clip_values(runs[runs.label == "row"], clips, "psnr"),
+                              layouts.clip_values(runs[runs.label == "ref"], clips, "psnr"))
+    assert f"{blocked.difference:+.2f} ± {blocked.half_width:.2f}" in row.split(" | ")[5]
+    assert round(blocked.half_width, 2) != round(naive.half_width, 2)

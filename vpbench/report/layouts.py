@@ -52,7 +52,7 @@ class RowGroup:
 
     def compared(self, row: pd.DataFrame, clips: pd.DataFrame, metric: str):
         """``row``'s paired difference against the reference row on ``metric`` (None for the reference itself)."""
-        return _comparison(row, self.reference, clips, metric)
+        return compare_rows(row, self.reference, clips, metric)
 
 
 def row_groups(runs: pd.DataFrame, suite: SuiteRecord) -> Iterator[RowGroup]:
@@ -104,9 +104,10 @@ def clip_blocks(runs: pd.DataFrame, clips: pd.DataFrame) -> list[str] | None:
     return labels
 
 
-def _comparison(rows: pd.DataFrame, reference: pd.DataFrame | None, clips: pd.DataFrame, metric: str):
+def compare_rows(rows: pd.DataFrame, reference: pd.DataFrame | None, clips: pd.DataFrame, metric: str):
     """The paired difference of ``rows`` against the reference row (None for the reference itself), the
-    clips of one block averaged first (:func:`clip_blocks`)."""
+    clips of one block averaged first (:func:`clip_blocks`): what every table and script that compares two
+    rows calls, so none treats correlated clips as independent."""
     if reference is None or reference.empty or set(rows["label"]) == set(reference["label"]):
         return None
     blocks = clip_blocks(pd.concat([rows, reference]), clips)
