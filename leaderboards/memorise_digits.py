@@ -31,7 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="convlstm", help="a model config under configs/models")
     parser.add_argument("--clips", type=int, default=4, help="test clips to memorise")
-    parser.add_argument("--steps", type=int, default=1500, help="Adam steps on those clips")
+    parser.add_argument("--steps", type=int, default=5000, help="Adam steps on those clips")
     parser.add_argument("--out", type=Path, required=True, help="the sample strip (PNG) of the first clip")
     args = parser.parse_args()
 
