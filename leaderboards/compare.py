@@ -8,7 +8,7 @@ Every row is compared against one reference label, or, with ``--pair``, chosen r
 references.
 
     .venv/bin/python leaderboards/compare.py leaderboards/leaderboard copy-last
-    .venv/bin/python leaderboards/compare.py leaderboards/residual_speed \\
+    .venv/bin/python leaderboards/compare.py leaderboards/previous_protocol/residual_speed \\
         --pair "RPM w/o residual, 0.54 px=RPM, 0.54 px" --pair "RPM, 0.54 px=copy-last, 0.54 px"
 """
 

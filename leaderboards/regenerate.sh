@@ -3,8 +3,9 @@
 # static site over them (leaderboards/site/index.html; it links the PNGs here, it does not copy them).
 set -euo pipefail
 VPBENCH=${VPBENCH:-.venv/bin/vpbench}
-for suite in ablation convergence_check losses leaderboard profile smoke residual_speed convlstm_budget; do
-    dir="leaderboards/$suite"
+for dir in leaderboards/{ablation,convergence_check,losses,leaderboard,profile,smoke} \
+           leaderboards/previous_protocol/{losses,residual_speed,convlstm_budget}; do
+    suite=$(basename "$dir")
     [ -f "$dir/runs.csv" ] || continue
     "$VPBENCH" table --suite "$suite" --from "$dir" --paper --format markdown > "$dir/table.md"
     "$VPBENCH" table --suite "$suite" --from "$dir" --paper --format latex > "$dir/table.tex"

@@ -24,7 +24,9 @@ from vpbench.config.suites import suite_record
 from vpbench.report.suite_record import SuiteRecord
 
 LEADERBOARDS = REPO / "leaderboards"
-SUITES = [p.name for p in sorted(LEADERBOARDS.iterdir()) if (p / "runs.csv").is_file()] if LEADERBOARDS.is_dir() else []
+# each committed export, as its folder under leaderboards/ (the previous protocol's under previous_protocol/)
+SUITES = [str(p.relative_to(LEADERBOARDS)) for p in sorted([*LEADERBOARDS.glob("*"), *LEADERBOARDS.glob("previous_protocol/*")])
+          if (p / "runs.csv").is_file()] if LEADERBOARDS.is_dir() else []
 
 
 def _suite(name: str) -> SuiteRecord:
@@ -79,7 +81,7 @@ def test_latex_tables_fit_the_page_with_true_minus_signs(suite, tmp_path):
             pytest.fail("pdflatex is required in CI (apt-get install texlive-latex-base texlive-latex-recommended)")
         pytest.skip("pdflatex is not installed")
     runs, clips = from_csv(LEADERBOARDS / suite)
-    tables = [to_latex(t) for t in suite_tables(runs, clips, _suite(suite), paper=True)]
+    tables = [to_latex(t) for t in suite_tables(runs, clips, _suite(Path(suite).name), paper=True)]
     for tex in tables:
         text = _text_outside_math(tex)
         assert "<" not in text and ">" not in text, "a comparison sign in text mode prints as ¡ or ¿"
@@ -98,9 +100,9 @@ def test_latex_tables_fit_the_page_with_true_minus_signs(suite, tmp_path):
 def test_committed_tables_and_plots_regenerate_from_the_committed_csv(suite, tmp_path, capsys):
     folder = LEADERBOARDS / suite
     for fmt, name in (("markdown", "table.md"), ("latex", "table.tex"), ("csv", "table.csv")):
-        assert main(["table", "--suite", suite, "--from", str(folder), "--paper", "--format", fmt]) == 0
+        assert main(["table", "--suite", Path(suite).name, "--from", str(folder), "--paper", "--format", fmt]) == 0
         assert capsys.readouterr().out == (folder / name).read_text(), f"{folder / name} is stale"
-    assert main(["plot", "--suite", suite, "--from", str(folder), "--out", str(tmp_path)]) == 0
+    assert main(["plot", "--suite", Path(suite).name, "--from", str(folder), "--out", str(tmp_path)]) == 0
     committed = sorted(p.name for p in (folder / "plots").glob("*.png"))
     regenerated = sorted(p.name for p in tmp_path.glob("*.png"))
     assert committed and committed == regenerated
@@ -305,3 +307,16 @@ def test_a_table_from_exports_imports_neither_torch_nor_yaml_nor_the_suite_loade
     done = subprocess.run([sys.executable, "-c", code, str(LEADERBOARDS / "ablation")], capture_output=True, text=True,
                           cwd=REPO, timeout=120)
     assert done.stdout.split("\n")[0] == "0 True []", done.stdout + done.stderr
+
+
+@pytest.mark.skipif("leaderboard" not in SUITES, reason="no committed leaderboard")
+def test_every_trained_row_of_the_leaderboard_has_a_colour_of_its_own():
+    # twelve rows (copy-last drawn in black): a palette that repeats after ten gave TAU ConvLSTM's orange
+    from matplotlib.colors import to_hex
+
+    from vpbench.report.plots import _colours
+
+    runs, _ = from_csv(LEADERBOARDS / "leaderboard")
+    colours = _colours(runs, _suite("leaderboard"))
+    trained = [to_hex(colour) for label, colour in colours.items() if label != "copy-last"]
+    assert len(trained) == 11 and len(set(trained)) == 11, colours

@@ -59,9 +59,13 @@ def _title(suite: SuiteRecord, subset: pd.DataFrame, dataset: str, what: str) ->
     return f"{suite.name} v{suite.version}, {scale} scale: {what} on {dataset}, {subset['seed'].nunique()} seed(s)"
 
 
+EXTRA_COLOURS = ["#332288", "#882255"]  # Paul Tol's indigo and wine: unlike any of the ten, for rows 11 and 12
+
+
 def _palette(n: int) -> list:
-    """Colour-blind-safe colours (seaborn's ``colorblind``), repeated past ten rows."""
-    base = sns.color_palette("colorblind", 10)
+    """Colour-blind-safe colours (seaborn's ``colorblind``, then :data:`EXTRA_COLOURS`), distinct for up to
+    twelve rows (the leaderboard's), repeated past them."""
+    base = [*sns.color_palette("colorblind", 10).as_hex(), *EXTRA_COLOURS]
     return [base[i % len(base)] for i in range(n)]
 
 
