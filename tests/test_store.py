@@ -68,3 +68,6 @@ def test_manifest_records_versions_and_never_fails():
     record = manifest(seed=3, deterministic=True, device="cpu")
     assert record["seed"] == 3 and record["packages"]["torch"].startswith("2.14.1")
     assert re.fullmatch("[0-9a-f]{40}", record["git_commit"]) and record["device"] == "cpu"  # the tests run in a checkout
+    # the CPU, since two machines can train one run id to different numbers (leaderboards/retrain/same_machine.md)
+    assert record["cpu"]["model"] and record["cpu"]["capability"]  # e.g. "AVX512"
+    assert int(record["cpu"]["count"]) >= 1

@@ -357,6 +357,7 @@ def manifest(seed: int, deterministic: bool, device: str) -> dict[str, Any]:
         "packages": packages,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "cpu": _cpu(),
         "device": device,
         "cuda": torch.version.cuda,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
@@ -365,6 +366,23 @@ def manifest(seed: int, deterministic: bool, device: str) -> dict[str, Any]:
         "deterministic": deterministic,
         "pid": os.getpid(),
     }
+
+
+def _cpu() -> dict[str, str]:
+    """The CPU's model name (``/proc/cpuinfo``, else :func:`platform.processor`) and the instruction set
+    torch's kernels dispatch to (e.g. ``AVX512``): two machines that differ in either may train the same run
+    id to different numbers (``leaderboards/retrain/same_machine.md``)."""
+    import torch
+
+    model = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"model": model, "capability": torch.backends.cpu.get_cpu_capability(), "count": str(os.cpu_count())}
 
 
 def _git(*args: str) -> str | None:
