@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from vpbench.report.layouts import compare_rows
+from vpbench.report.records import from_csv
 
 HERE = Path(__file__).resolve().parent
 SUITES = ("ablation", "leaderboard", "losses")
@@ -36,9 +37,8 @@ def rule_exports() -> list[tuple[str, Path]]:
 
 
 def main() -> None:
-    check = pd.read_csv(HERE / "convergence_check" / "runs.csv")
-    exports = [(suite, folder, pd.read_csv(folder / "runs.csv"), pd.read_csv(folder / "clips.csv"))
-               for suite, folder in rule_exports()]
+    check, _ = from_csv(HERE / "convergence_check")
+    exports = [(suite, folder, *from_csv(folder)) for suite, folder in rule_exports()]
     print("| config | data set | suite (row) | rule: stopped at / selected | PSNR (dB) | 16k, no stop: selected | "
           "PSNR (dB) | change (dB) | half-widths of its comparisons (dB) | change below all |")
     print("|---|---|---|---|---:|---|---:|---:|---|---|")
